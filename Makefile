@@ -1,0 +1,31 @@
+# Entry points. `make run` brings up the whole stack; `make test` proves it works.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: help run test stop lint format clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+run:  ## PostgreSQL, Redis, web, worker, beat and Flower in the foreground; Ctrl-C stops all
+	@scripts/venv.sh requirements.txt
+	@scripts/stack.sh run
+
+test:  ## ruff, Django checks and pytest against a private PostgreSQL and Redis (PYTEST_ARGS=...)
+	@scripts/venv.sh requirements-dev.txt
+	@scripts/stack.sh test $(PYTEST_ARGS)
+
+stop:  ## Stop the PostgreSQL and Redis of both stacks if a run left them up
+	@scripts/stack.sh stop run
+	@scripts/stack.sh stop test
+
+lint:  ## ruff check and format check only
+	@scripts/venv.sh requirements-dev.txt
+	ruff check . && ruff format --check .
+
+format:  ## Apply ruff's fixes and formatting
+	@scripts/venv.sh requirements-dev.txt
+	ruff check --fix . && ruff format .
+
+clean: stop  ## Remove the virtualenv and all local data (.var/)
+	rm -rf .venv .var staticfiles

@@ -1,0 +1,102 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from jobs.models import JobStatus
+from jobs.registry import job_type_names, unknown_job_type_message
+from jobs.selectors import job_result
+
+
+class JobTypeChoiceField(serializers.ChoiceField):
+    """The registered type names; also the browsable API's drop-down."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=job_type_names(), **kwargs)
+
+    def fail(self, key, **kwargs):
+        if key == "invalid_choice":
+            raise serializers.ValidationError(unknown_job_type_message(str(kwargs["input"])), code=key)
+        super().fail(key, **kwargs)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class ParamsField(serializers.JSONField):
+    """A JSON object. In the browsable API's form it is a textarea that takes JSON."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected a JSON object.", code="not_an_object")
+        return value
+
+
+class JobCreateInput(serializers.Serializer):
+    type = JobTypeChoiceField(help_text="A job type name from /api/job-types/.")
+    params = ParamsField(
+        required=False, default=dict, initial=dict, help_text="The type's params; see its params_schema."
+    )
+
+
+class JobListFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+    type = serializers.CharField(max_length=100, required=False)
+
+
+class ProgressOutput(serializers.Serializer):
+    current = serializers.IntegerField()
+    total = serializers.IntegerField()
+    percent = serializers.FloatField()
+    message = serializers.CharField()
+
+
+class ErrorOutput(serializers.Serializer):
+    type = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.CharField()
+    params = serializers.JSONField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    progress = serializers.SerializerMethodField()
+    result = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    url = serializers.SerializerMethodField()
+
+    @extend_schema_field(ProgressOutput(allow_null=True))
+    def get_progress(self, job):
+        if job.progress_total is None:
+            return None
+        current = job.progress_current or 0
+        return {
+            "current": current,
+            "total": job.progress_total,
+            "percent": round(100.0 * current / job.progress_total, 1),
+            "message": job.progress_message,
+        }
+
+    @extend_schema_field(OpenApiTypes.ANY)
+    def get_result(self, job):
+        return job_result(job)
+
+    @extend_schema_field(ErrorOutput(allow_null=True))
+    def get_error(self, job):
+        if not job.error_type:
+            return None
+        return {"type": job.error_type, "message": job.error_message}
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, job):
+        return reverse("job-detail", kwargs={"pk": job.pk}, request=self.context.get("request"))
+
+
+class JobTypeOutput(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    params_schema = serializers.JSONField(help_text="A JSON Schema of the params object.")

@@ -1,0 +1,28 @@
+from importlib import import_module
+
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class JobsConfig(AppConfig):
+    name = "jobs"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from celery.signals import task_postrun, task_prerun
+
+        for module in settings.JOB_TYPE_MODULES:
+            import_module(module)
+
+        # Celery's own per-task close is disabled (settings.CELERY_DB_REUSE_MAX); treat each
+        # task like a request instead, honouring CONN_MAX_AGE and CONN_HEALTH_CHECKS.
+        task_prerun.connect(_close_old_connections, weak=False, dispatch_uid="jobs.close_db_prerun")
+        task_postrun.connect(_close_old_connections, weak=False, dispatch_uid="jobs.close_db_postrun")
+
+
+def _close_old_connections(sender=None, **kwargs):
+    from django.db import close_old_connections
+
+    # An eager task runs inside its caller's transaction; closing would end it (Celery skips these too).
+    if not getattr(sender.request, "is_eager", False):
+        close_old_connections()

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Private PostgreSQL and Redis for one "stack", and what runs on top of them.
+#
+#   scripts/stack.sh run            services, migrations, admin user, then web/worker/beat/flower (Ctrl-C stops all)
+#   scripts/stack.sh test [ARGS]    services, then lint, Django checks and pytest ARGS
+#   scripts/stack.sh stop run|test  stop that stack's PostgreSQL and Redis
+#
+# Each stack keeps its data in .var/<stack>/ and listens on 127.0.0.1 ports of its own,
+# so `make test` can run beside `make run`. System-wide services are never touched.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$ROOT/.venv/bin:$PATH"
+MODE=${1:?usage: scripts/stack.sh run|test|stop ...}
+shift
+
+case "$MODE" in
+  run) STACK=run ;;
+  test) STACK=test ;;
+  stop) STACK=${1:?usage: scripts/stack.sh stop run|test}; shift ;;
+  *) echo "unknown mode: $MODE (use run, test or stop)" >&2; exit 2 ;;
+esac
+
+case "$STACK" in
+  run) PG_PORT=${PG_PORT:-54320}; REDIS_PORT=${REDIS_PORT:-63790} ;;
+  test) PG_PORT=${PG_PORT:-54321}; REDIS_PORT=${REDIS_PORT:-63791} ;;
+  *) echo "unknown stack: $STACK (use run or test)" >&2; exit 2 ;;
+esac
+
+VAR=${STACK_VAR_DIR:-$ROOT/.var/$STACK}
+mkdir -p "$VAR"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# --- Finding or installing the servers --------------------------------------------------
+APT_UPDATED=
+apt_install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    die "$1 is not installed. Install $2 with your package manager (e.g. sudo apt-get install $2), or use 'docker compose up'."
+  fi
+  say "Installing $2 (apt-get)"
+  if [ -z "$APT_UPDATED" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+
+find_pg_bin() {
+  local dir
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/psql" ] && { echo "$dir"; return; }
+  done
+  if command -v pg_ctl >/dev/null && command -v initdb >/dev/null && command -v psql >/dev/null; then
+    dirname "$(readlink -f "$(command -v pg_ctl)")"
+  fi
+}
+
+PG_BIN=$(find_pg_bin)
+if [ -z "$PG_BIN" ]; then
+  apt_install "PostgreSQL" postgresql
+  PG_BIN=$(find_pg_bin)
+  [ -n "$PG_BIN" ] || die "PostgreSQL was installed but initdb/pg_ctl/psql were not found."
+fi
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  apt_install "Redis" redis-server
+fi
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+# PostgreSQL refuses to run as root; as root, the cluster belongs to the 'postgres' user.
+PG_DATA=$VAR/pg
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+prepare_pg_dir() {
+  mkdir -p "$PG_DATA"
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
+    chown postgres "$PG_DATA"
+    chmod 700 "$PG_DATA"
+    if ! runuser -u postgres -- test -w "$PG_DATA"; then
+      die "the 'postgres' user cannot reach $PG_DATA (a parent folder is private). Clone the project somewhere world-traversable, e.g. under /work or /srv."
+    fi
+  fi
+}
+
+pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+
+start_pg() {
+  prepare_pg_dir
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    say "Creating a PostgreSQL cluster in $PG_DATA"
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-instructions >"$VAR/initdb.log" 2>&1 \
+      || die "initdb failed; see $VAR/initdb.log"
+  fi
+  if pg_running; then
+    return 1
+  fi
+  local extra=""
+  if [ "$STACK" = test ]; then
+    # Test data is disposable: skip the disk flushes that make durable commits slow.
+    extra="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  fi
+  say "Starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 60 \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= $extra" start >/dev/null \
+    || die "PostgreSQL did not start; see $PG_DATA/server.log"
+  return 0
+}
+
+ensure_database() {
+  local exists
+  exists=$("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'jobs'")
+  [ "$exists" = 1 ] || "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE jobs" >/dev/null
+}
+
+stop_pg() {
+  pg_running && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null || true
+}
+
+# --- Redis --------------------------------------------------------------------------------
+REDIS_DIR=$VAR/redis
+redis_running() { [ -f "$REDIS_DIR/redis.pid" ] && kill -0 "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null; }
+
+start_redis() {
+  mkdir -p "$REDIS_DIR"
+  if redis_running; then
+    return 1
+  fi
+  say "Starting Redis on 127.0.0.1:$REDIS_PORT (append-only file in $REDIS_DIR)"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$REDIS_DIR" \
+    --appendonly yes --appendfsync everysec --save "" \
+    --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log"
+  for _ in $(seq 100); do
+    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+    sleep 0.1
+  done
+  die "Redis did not answer on port $REDIS_PORT; see $REDIS_DIR/redis.log"
+}
+
+stop_redis() {
+  if redis_running; then
+    local pid
+    pid=$(cat "$REDIS_DIR/redis.pid")
+    kill "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  fi
+}
+
+# --- What a stack runs ----------------------------------------------------------------------
+STARTED=()
+stop_started() {
+  local service
+  for service in "${STARTED[@]}"; do "stop_$service"; done
+}
+
+start_services() {
+  trap stop_started EXIT
+  trap 'exit 130' INT TERM
+  if start_pg; then STARTED+=(pg); fi
+  ensure_database
+  if start_redis; then STARTED+=(redis); fi
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/jobs"
+  export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  export DEBUG=${DEBUG:-true}
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+run_stack() {
+  export WEB_PORT=${WEB_PORT:-8000} FLOWER_PORT=${FLOWER_PORT:-5555}
+  export ADMIN_USERNAME=${ADMIN_USERNAME:-admin} ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin}
+  export FLOWER_BASIC_AUTH=${FLOWER_BASIC_AUTH:-admin:admin}
+  local port
+  for port in "$WEB_PORT" "$FLOWER_PORT"; do
+    port_free "$port" || die "port $port on 127.0.0.1 is in use; set WEB_PORT / FLOWER_PORT to free ports."
+  done
+  start_services
+  say "Migrating, creating the admin user and collecting static files"
+  bin/release
+  python manage.py collectstatic --noinput --verbosity 0
+  cat <<EOF
+
+  API (browsable)   http://127.0.0.1:$WEB_PORT/api/
+  Admin             http://127.0.0.1:$WEB_PORT/admin/       user $ADMIN_USERNAME / password $ADMIN_PASSWORD (as first created)
+  OpenAPI docs      http://127.0.0.1:$WEB_PORT/api/docs/
+  Flower            http://127.0.0.1:$FLOWER_PORT/           basic auth $FLOWER_BASIC_AUTH
+  Token for curl    curl -s -X POST http://127.0.0.1:$WEB_PORT/api/auth/token/ -d username=$ADMIN_USERNAME -d password=$ADMIN_PASSWORD
+
+  PostgreSQL 127.0.0.1:$PG_PORT and Redis 127.0.0.1:$REDIS_PORT keep their data in .var/run/.
+  Press Ctrl-C to stop everything.
+
+EOF
+  honcho start --procfile Procfile
+}
+
+test_stack() {
+  start_services
+  # The suite starts its own workers and web servers; a clean broker keeps runs independent.
+  redis-cli -p "$REDIS_PORT" flushall >/dev/null
+  python manage.py collectstatic --noinput --verbosity 0
+  say "ruff check"; ruff check .
+  say "ruff format --check"; ruff format --check .
+  say "manage.py check"; python manage.py check
+  say "makemigrations --check"; python manage.py makemigrations --check --dry-run
+  say "pytest"; pytest "$@"
+}
+
+case "$MODE" in
+  run) run_stack ;;
+  test) test_stack "$@" ;;
+  stop) stop_pg; stop_redis ;;
+esac

@@ -1,0 +1,141 @@
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+import tests.job_types  # noqa: F401 -- registers the test-only job types in this process too
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_JOB_TYPE_MODULES = "jobs.builtin_types,tests.job_types"
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="alice-password")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="bob-password")
+
+
+@pytest.fixture
+def api(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+# --- A live stack: uvicorn and a Celery worker as subprocesses on the test database --------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """Poll until predicate() returns a truthy value, and return it; fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Process:
+    """A subprocess in its own process group, with its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> int:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        self._log.close()
+        return self.popen.returncode
+
+
+@pytest.fixture(scope="session")
+def live_env(django_db_setup):
+    """Environment for subprocesses that must see the test database (not the dev one)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        JOB_TYPE_MODULES=TEST_JOB_TYPE_MODULES,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("live-logs")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(live_env, live_logs):
+    worker = Process(
+        "worker",
+        ["celery", "-A", "config", "worker", "-l", "info", "-c", "2", "-n", "e2e@%h", "--without-mingle"],
+        live_env,
+        live_logs,
+    )
+    wait_for(lambda: re.search(r"e2e@\S+ ready", worker.log()), timeout=60, what="the Celery worker")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def web_server(live_env, live_logs):
+    port = free_port()
+    env = dict(live_env, WEB_PORT=str(port), WEB_CONCURRENCY="1")
+    server = Process("web", ["bin/web"], env, live_logs)
+    base_url = f"http://127.0.0.1:{port}"
+
+    def answers():
+        try:
+            return requests.get(f"{base_url}/api/", timeout=1).status_code == 401
+        except requests.ConnectionError:
+            return False
+
+    wait_for(answers, timeout=60, what="the web server")
+    yield base_url
+    server.stop()
+
+
+@pytest.fixture
+def live_api(transactional_db, web_server, celery_worker, user):
+    """A requests session for `user` against the live web server, with a worker running jobs."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+    session.base_url = web_server
+    return session

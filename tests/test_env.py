@@ -1,0 +1,69 @@
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_credentials, env_int, env_list, env_str
+from tests.conftest import ROOT
+
+
+def test_it_reads_booleans_in_the_usual_spellings(monkeypatch):
+    monkeypatch.setenv("FLAG", "Yes")
+    assert env_bool("FLAG", False) is True
+    monkeypatch.setenv("FLAG", "off")
+    assert env_bool("FLAG", True) is False
+
+
+def test_it_uses_the_default_for_unset_or_blank_variables(monkeypatch):
+    monkeypatch.setenv("BLANK", "  ")
+    assert env_int("BLANK", 7) == 7
+    assert env_list("UNSET_FOR_SURE", ["a"]) == ["a"]
+
+
+def test_it_splits_lists_on_commas_and_drops_empty_items(monkeypatch):
+    monkeypatch.setenv("HOSTS", "a.example, b.example,,")
+    assert env_list("HOSTS", []) == ["a.example", "b.example"]
+
+
+@pytest.mark.parametrize(
+    ("reader", "value", "message"),
+    [
+        (lambda: env_bool("V", False), "maybe", "is not a boolean"),
+        (lambda: env_int("V", 1), "ten", "is not a whole number"),
+        (lambda: env_int("V", 1, minimum=1), "0", "below the minimum"),
+        (lambda: env_credentials("V", "a:b"), "no-colon", "user:password"),
+        (lambda: env_credentials("V", "a:b"), "user:", "user:password"),
+    ],
+)
+def test_it_refuses_malformed_values_naming_the_variable(monkeypatch, reader, value, message):
+    monkeypatch.setenv("V", value)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        reader()
+
+
+def test_it_requires_a_variable_without_default(monkeypatch):
+    monkeypatch.delenv("SURELY_UNSET", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="Set the SURELY_UNSET"):
+        env_str("SURELY_UNSET")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "false", "SECRET_KEY": ""}, "Set the SECRET_KEY environment variable"),
+        ({"DATABASE_URL": "sqlite:///db.sqlite3"}, "DATABASE_URL must be a postgres:// URL"),
+        ({"CELERY_BROKER_URL": "amqp://localhost"}, "CELERY_BROKER_URL must be a redis:// URL"),
+        ({"CELERY_TASK_SOFT_TIME_LIMIT": "60", "CELERY_TASK_TIME_LIMIT": "60"}, "must be greater than"),
+        ({"FLOWER_BASIC_AUTH": "admin"}, "FLOWER_BASIC_AUTH must look like user:password"),
+        ({"LOG_LEVEL": "chatty"}, "is not a logging level"),
+    ],
+)
+def test_the_settings_module_fails_loudly_at_start_up_on_bad_values(env, message):
+    base = {"PATH": "/usr/bin:/bin", "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=base | env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr

@@ -1,0 +1,134 @@
+"""`make run` as a new user meets it: one command brings everything up, Ctrl-C takes it all down."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, Process, free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def stack_dir():
+    # Under the repository, not /tmp: as root, the stack's PostgreSQL runs as 'postgres'
+    # and must be able to reach its data folder.
+    path = ROOT / ".var" / f"smoke-{uuid.uuid4().hex[:8]}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def stack_env(stack_dir):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    env.update(
+        STACK_VAR_DIR=str(stack_dir),
+        PG_PORT=str(free_port()),
+        REDIS_PORT=str(free_port()),
+        WEB_PORT=str(free_port()),
+        FLOWER_PORT=str(free_port()),
+        ADMIN_PASSWORD="first-password",
+        WEB_CONCURRENCY="1",
+    )
+    return env
+
+
+@pytest.fixture
+def stacks(stack_dir):
+    """Started `make run` stacks, interrupted at teardown even when the test fails."""
+    started = []
+    yield started
+    for stack in started:
+        interrupt(stack)
+
+
+def start_stack(stacks, env, log_dir, name):
+    stack = Process(name, ["scripts/stack.sh", "run"], env, log_dir)
+    stacks.append(stack)
+    web = f"http://127.0.0.1:{env['WEB_PORT']}"
+
+    def web_answers():
+        assert stack.popen.poll() is None, stack.log()
+        try:
+            return requests.get(f"{web}/api/", timeout=1).status_code == 401
+        except requests.ConnectionError:
+            return False
+
+    wait_for(web_answers, timeout=120, interval=0.2, what="make run's web server")
+    return stack, web
+
+
+def interrupt(stack):
+    """What Ctrl-C in the terminal does: SIGINT to the whole foreground process group."""
+    if stack.popen.poll() is None:
+        os.killpg(stack.popen.pid, signal.SIGINT)
+        stack.popen.wait(60)
+    stack.stop()
+
+
+def port_open(port) -> bool:
+    try:
+        requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+        return True
+    except requests.ConnectionError:
+        return False
+
+
+def test_make_run_serves_everything_and_ctrl_c_stops_it_all(stacks, stack_env, stack_dir, tmp_path):
+    stack, web = start_stack(stacks, stack_env, tmp_path, "run-1")
+    flower = f"http://127.0.0.1:{stack_env['FLOWER_PORT']}"
+    log = stack.log()
+    assert f"http://127.0.0.1:{stack_env['WEB_PORT']}/admin/" in log
+    assert "user admin / password first-password" in log
+    assert "basic auth admin:admin" in log
+
+    token = requests.post(
+        f"{web}/api/auth/token/", data={"username": "admin", "password": "first-password"}
+    ).json()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token['token']}"
+    job = session.post(f"{web}/api/jobs/", json={"type": "math.add", "params": {"x": 40, "y": 2}}).json()
+    done = wait_for(
+        lambda: (j := session.get(job["url"]).json())["status"] == "succeeded" and j,
+        timeout=60,
+        what="a job on make run's worker",
+    )
+    assert done["result"] == 42
+
+    docs = requests.get(f"{web}/api/docs/")
+    asset = re.search(r'src="([^"]+swagger-ui-bundle\.js)"', docs.text).group(1)
+    assert requests.get(f"{web}{asset}").status_code == 200
+    assert requests.get(f"{web}/static/admin/css/base.css").status_code == 200
+
+    assert requests.get(f"{flower}/").status_code == 401
+    assert requests.get(f"{flower}/api/workers").status_code == 401
+    workers = wait_for(
+        # refresh=1: Flower started before the worker has an empty cache until it asks again.
+        lambda: requests.get(f"{flower}/api/workers?refresh=1", auth=("admin", "admin"), timeout=5).json(),
+        timeout=60,
+        what="Flower to see the worker",
+    )
+    assert any(name.startswith("worker@") for name in workers)
+    assert "Starting..." in stack.log()  # beat
+
+    interrupt(stack)
+    for port in (stack_env["WEB_PORT"], stack_env["FLOWER_PORT"]):
+        assert not port_open(port)
+    assert (
+        subprocess.run(["redis-cli", "-p", stack_env["REDIS_PORT"], "ping"], capture_output=True).returncode
+        != 0
+    )
+    assert not (stack_dir / "pg" / "postmaster.pid").exists()
+
+    # A second run reuses the data: the job is still there, the admin user is left alone.
+    stack_env["ADMIN_PASSWORD"] = "changed-password"
+    stack, web = start_stack(stacks, stack_env, tmp_path, "run-2")
+    assert "already exists; left unchanged" in stack.log()
+    assert session.get(job["url"]).json()["result"] == 42
+    interrupt(stack)

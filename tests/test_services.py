@@ -1,0 +1,155 @@
+import json
+from unittest import mock
+
+import pytest
+from django.db import transaction
+from django_celery_results.models import TaskResult
+from rest_framework.exceptions import ValidationError
+
+from jobs import services, tasks
+from jobs.models import Job, JobStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def run_task(job):
+    """Run the Celery task function in-process, with the task id Celery would give it."""
+    return tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+
+
+@pytest.fixture
+def publish():
+    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
+        yield apply_async
+
+
+def test_it_stores_validated_params_with_defaults(user, publish):
+    job = services.job_create(owner=user, type="demo.countdown", params={"word": "go"})
+    job.refresh_from_db()
+    assert job.params == {"word": "go", "steps": 10, "delay_s": 1.0}
+    assert job.status == JobStatus.QUEUED
+
+
+def test_it_publishes_only_after_commit_with_the_job_id_as_task_id(
+    user, publish, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = services.job_create(owner=user, type="math.add", params={"x": 1, "y": 2})
+        publish.assert_not_called()
+    assert len(callbacks) == 1
+    publish.assert_called_once_with(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+
+
+def test_it_publishes_nothing_when_the_transaction_rolls_back(
+    user, publish, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.job_create(owner=user, type="math.add", params={"x": 1, "y": 2})
+        raise RuntimeError("the request failed after creating the job")
+    assert callbacks == []
+    assert not Job.objects.exists()
+
+
+def test_it_keeps_the_job_queued_when_the_broker_is_down(user, publish, django_capture_on_commit_callbacks):
+    publish.side_effect = ConnectionError("Redis is down")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.job_create(owner=user, type="math.add", params={"x": 1, "y": 2})
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+
+
+def test_it_names_the_valid_types_for_an_unknown_type(user):
+    with pytest.raises(ValidationError) as error:
+        services.job_create(owner=user, type="math.sqrt", params={})
+    message = str(error.value.detail["type"][0])
+    assert "'math.sqrt'" in message
+    assert "math.add" in message and "text.uppercase" in message
+
+
+def test_it_reports_each_bad_param_by_name(user):
+    with pytest.raises(ValidationError) as error:
+        services.job_create(owner=user, type="math.divide", params={"x": "ten"})
+    params_errors = error.value.detail["params"]
+    assert params_errors["x"] == ["A valid number is required."]
+    assert params_errors["y"] == ["This field is required."]
+
+
+def make_job(user, type, **params):
+    return Job.objects.create(owner=user, type=type, params=params)
+
+
+def test_a_job_is_claimed_only_once(user):
+    job = make_job(user, "math.add", x=1, y=2)
+    assert services.job_claim(job_id=job.pk) is not None
+    assert services.job_claim(job_id=job.pk) is None
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert job.attempts == 1
+    assert job.started_at is not None
+
+
+def test_it_records_success_and_the_result_together(user):
+    job = make_job(user, "text.uppercase", text="hello")
+    outcome = run_task(job)
+    job.refresh_from_db()
+    assert outcome.result == "HELLO"
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.finished_at >= job.started_at
+    task_result = TaskResult.objects.get(task_id=str(job.pk))
+    assert task_result.status == "SUCCESS"
+    assert json.loads(task_result.result) == "HELLO"
+    assert task_result.task_name == "jobs.run"
+
+
+def test_it_marks_the_job_failed_when_the_divisor_is_zero(user):
+    job = make_job(user, "math.divide", x=1, y=0)
+    outcome = run_task(job)
+    job.refresh_from_db()
+    assert outcome.failed()
+    assert job.status == JobStatus.FAILED
+    assert (job.error_type, job.error_message) == ("ZeroDivisionError", "division by zero")
+    task_result = TaskResult.objects.get(task_id=str(job.pk))
+    assert task_result.status == "FAILURE"
+    assert "ZeroDivisionError: division by zero" in task_result.traceback
+
+
+@pytest.mark.parametrize(
+    ("type", "error_type"),
+    [("test.unserializable", "EncodeError"), ("gone.type", "UnknownJobType")],
+    ids=["result-json-cannot-hold", "type-this-worker-does-not-know"],
+)
+def test_it_fails_a_job_that_cannot_run_or_finish_cleanly(user, type, error_type):
+    job = make_job(user, type)
+    run_task(job)
+    job.refresh_from_db()
+    assert (job.status, job.error_type) == (JobStatus.FAILED, error_type)
+
+
+def test_a_second_delivery_leaves_the_finished_job_and_its_result_alone(user):
+    job = make_job(user, "math.add", x=2, y=3)
+    run_task(job)
+    job.refresh_from_db()
+    finished_at = job.finished_at
+    second = run_task(job)
+    job.refresh_from_db()
+    assert second.state == "IGNORED"
+    assert (job.attempts, job.finished_at) == (1, finished_at)
+    assert json.loads(TaskResult.objects.get(task_id=str(job.pk)).result) == 5
+
+
+def test_progress_is_stored_on_the_running_job(user):
+    job = make_job(user, "demo.countdown", word="go", steps=3, delay_s=0)
+    run_task(job)
+    job.refresh_from_db()
+    assert (job.progress_current, job.progress_total) == (3, 3)
+    assert job.progress_message == "step 3 of 3"
+
+
+def test_progress_refuses_a_zero_total(user):
+    job = make_job(user, "math.add", x=1, y=2)
+    with pytest.raises(ValueError):
+        services.job_report_progress(job_id=job.pk, current=0, total=0)
