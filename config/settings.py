@@ -139,6 +139,13 @@ SPECTACULAR_SETTINGS = {
 JOB_TYPE_MODULES = env_list("JOB_TYPE_MODULES", ["jobs.builtin_types"])
 # Progress is written to the job row at most this often per job (the last step always is).
 JOB_PROGRESS_MIN_INTERVAL_S = 0.2
+# Server-Sent Events: a comment line this often on an idle stream, and a stream's longest life
+# (the client reconnects with Last-Event-ID and loses nothing).
+JOB_EVENTS_HEARTBEAT_S = env_int("JOB_EVENTS_HEARTBEAT_S", 15, minimum=1)
+JOB_EVENTS_MAX_STREAM_S = env_int("JOB_EVENTS_MAX_STREAM_S", 3600, minimum=10)
+# Outgoing requests (webhooks, http.fetch) refuse private, loopback, link-local and metadata
+# addresses. Loopback can be allowed for local testing only.
+OUTBOUND_ALLOW_LOOPBACK = env_bool("OUTBOUND_ALLOW_LOOPBACK", False)
 
 ADMIN_USERNAME = env_str("ADMIN_USERNAME", "admin")
 ADMIN_PASSWORD = env_str("ADMIN_PASSWORD", "admin")
@@ -180,6 +187,18 @@ CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", True
 CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Default periodic tasks. DatabaseScheduler copies them into the admin's Periodic tasks,
+# where operators can change them.
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-jobs": {"task": "jobs.dispatch_due", "schedule": 1.0, "options": {"expires": 10}},
+}
+# Priorities 0-9 on Redis: one list per priority per queue, served most urgent first.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
+}
+CELERY_TASK_DEFAULT_PRIORITY = 4  # Redis order; the API's default priority 5
 CELERY_TIMEZONE = TIME_ZONE
 # Celery's Django fixup closes every database connection before and after every task unless
 # this is set; jobs/apps.py closes them the way Django does for requests instead.

@@ -4,16 +4,19 @@ import time
 
 from rest_framework import serializers
 
-from jobs.fields import NumberField
+from jobs.exceptions import JobCancelled
+from jobs.fields import NumberField, TakesPreviousResult
 from jobs.registry import job_type
 
 
-class TextParams(serializers.Serializer):
+class TextParams(TakesPreviousResult, serializers.Serializer):
+    previous_fills = "text"
     text = serializers.CharField(max_length=100_000, trim_whitespace=False, allow_blank=True)
 
 
-class TwoNumbersParams(serializers.Serializer):
-    x = NumberField()
+class TwoNumbersParams(TakesPreviousResult, serializers.Serializer):
+    previous_fills = "x"
+    x = NumberField(help_text="In a workflow, defaults to the previous step's result.")
     y = NumberField()
 
 
@@ -41,11 +44,16 @@ def divide(ctx, *, x, y):
     return x / y
 
 
-@job_type("demo.countdown", params=CountdownParams)
+@job_type("demo.countdown", params=CountdownParams, queue="long", cooperative_cancel=True)
 def countdown(ctx, *, word, steps, delay_s):
-    """Count `steps` steps of `delay_s` seconds each, reporting progress, then return the word."""
+    """Count `steps` steps of `delay_s` seconds each, reporting progress, then return the word.
+
+    Runs on the `long` queue and stops cleanly between steps when cancelled.
+    """
     ctx.progress(0, steps, "starting")
     for step in range(1, steps + 1):
         time.sleep(delay_s)
+        if ctx.cancelled:
+            raise JobCancelled
         ctx.progress(step, steps, f"step {step} of {steps}")
     return word

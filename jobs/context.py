@@ -8,9 +8,14 @@ from jobs import services
 class JobContext:
     """What a running job function can see and do besides its params."""
 
+    # A cooperative job checks ctx.cancelled often; the database is asked at most this often.
+    CANCEL_CHECK_INTERVAL_S = 0.5
+
     def __init__(self, job):
         self.job = job
         self._last_progress_write = 0.0
+        self._last_cancel_check = 0.0
+        self._cancelled = False
 
     @property
     def job_id(self) -> str:
@@ -24,3 +29,12 @@ class JobContext:
             return
         self._last_progress_write = now
         services.job_report_progress(job_id=self.job.id, current=current, total=total, message=message)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job has been cancelled; a cooperative job should then stop."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._last_cancel_check >= self.CANCEL_CHECK_INTERVAL_S:
+            self._last_cancel_check = now
+            self._cancelled = services.job_is_cancelled(job_id=self.job.id)
+        return self._cancelled

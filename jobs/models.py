@@ -6,14 +6,36 @@ from django.db import models
 
 
 class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # a workflow step waiting for the step before it
+    SCHEDULED = "scheduled", "Scheduled"  # waiting for run_at
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    RETRYING = "retrying", "Retrying"  # an attempt failed; the next one waits for run_at
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+# Statuses whose job the dispatcher publishes once run_at has come.
+WAITING_FOR_TIME_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.RETRYING})
+
+
+class Workflow(models.Model):
+    """Jobs run one after another, each step receiving the previous step's result."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workflows")
+    status = models.CharField(max_length=16, choices=JobStatus, default=JobStatus.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="workflow_owner_created")]
+
+    def __str__(self) -> str:
+        return f"workflow {self.id} ({self.status})"
 
 
 class Job(models.Model):
@@ -28,6 +50,17 @@ class Job(models.Model):
     type = models.CharField(max_length=100)
     params = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=16, choices=JobStatus, default=JobStatus.QUEUED)
+    queue = models.CharField(max_length=50, default="default")
+    # 0 (least urgent) to 9 (most urgent), as in AMQP; see services.job_publish for Redis.
+    priority = models.PositiveSmallIntegerField(default=5)
+    run_at = models.DateTimeField(null=True, blank=True, help_text="When a scheduled or retrying job is due.")
+    callback_url = models.URLField(max_length=2000, blank=True, default="")
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs"
+    )
+    step = models.PositiveSmallIntegerField(null=True, blank=True)
 
     progress_current = models.PositiveIntegerField(null=True, blank=True)
     progress_total = models.PositiveIntegerField(null=True, blank=True)
@@ -51,6 +84,22 @@ class Job(models.Model):
             # The admin lists everyone's jobs and filters them by status.
             models.Index(fields=["-created_at", "-id"], name="job_created"),
             models.Index(fields=["status", "-created_at"], name="job_status_created"),
+            # The dispatcher looks for due scheduled and retrying jobs.
+            models.Index(
+                fields=["run_at"], name="job_due", condition=models.Q(status__in=["scheduled", "retrying"])
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="job_unique_idempotency_key_per_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["workflow", "step"],
+                condition=models.Q(workflow__isnull=False),
+                name="job_unique_step",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -67,3 +116,22 @@ class Job(models.Model):
         if self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+class JobAttempt(models.Model):
+    """One run of a job by a worker; a job retried twice has three."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_set")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200, blank=True, default="")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_type = models.CharField(max_length=200, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.job_id}"

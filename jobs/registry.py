@@ -22,19 +22,36 @@ class JobType:
     func: Callable[..., Any]
     params: type[serializers.Serializer]
     description: str
+    queue: str = "default"
+    # Exceptions worth another attempt, how many more attempts, and the backoff between them:
+    # min(backoff_max_s, backoff_s * 2 ** (attempt - 1)), with full jitter.
+    retry_on: tuple[type[BaseException], ...] = ()
+    max_retries: int = 0
+    backoff_s: float = 1.0
+    backoff_max_s: float = 300.0
+    # Per-type limits in seconds; None means the global CELERY_TASK_*TIME_LIMIT.
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+    # True: a cancel lets the function notice ctx.cancelled and stop cleanly instead of
+    # terminating its process.
+    cooperative_cancel: bool = False
 
 
 _registry: dict[str, JobType] = {}
 
 
-def job_type(name: str, *, params: type[serializers.Serializer]):
-    """Register the decorated function as the job type `name` (a dotted name, e.g. "math.add")."""
+def job_type(name: str, *, params: type[serializers.Serializer], **options):
+    """Register the decorated function as the job type `name` (a dotted name, e.g. "math.add").
+
+    `options` are JobType's optional fields: queue, retry_on, max_retries, backoff_s,
+    backoff_max_s, soft_time_limit, time_limit, cooperative_cancel.
+    """
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         if name in _registry and _registry[name].func is not func:
             raise ValueError(f"Job type {name!r} is already registered by {_registry[name].func!r}.")
         description = (func.__doc__ or "").strip()
-        _registry[name] = JobType(name=name, func=func, params=params, description=description)
+        _registry[name] = JobType(name=name, func=func, params=params, description=description, **options)
         return func
 
     return register

@@ -2,16 +2,16 @@
 
 import json
 
-from django.db.models import CharField, OuterRef, QuerySet, Subquery
+from django.db.models import CharField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast
 from django_celery_results.models import TaskResult
 
-from jobs.models import Job
+from jobs.models import Job, JobAttempt, Workflow
 
 
 def job_list(*, user, status: str | None = None, type: str | None = None) -> QuerySet[Job]:
     """The user's jobs, newest first, each annotated with its raw stored result."""
-    jobs = Job.objects.filter(owner=user)
+    jobs = Job.objects.filter(owner=user).prefetch_related("attempt_set")
     if status:
         jobs = jobs.filter(status=status)
     if type:
@@ -34,3 +34,24 @@ def job_result(job: Job):
     if job.status != "succeeded" or job.result_raw is None:
         return None
     return json.loads(job.result_raw)
+
+
+def job_result_of(job: Job | None):
+    """The return value of any job instance (one query), or None if it has not succeeded."""
+    if job is None:
+        return None
+    return job_result(_with_result(Job.objects.filter(pk=job.pk)).first())
+
+
+def workflow_list(*, user) -> QuerySet[Workflow]:
+    return Workflow.objects.filter(owner=user).prefetch_related(
+        Prefetch("jobs", queryset=_with_result(Job.objects.order_by("step")).prefetch_related("attempt_set"))
+    )
+
+
+def workflow_get(*, user, workflow_id) -> Workflow | None:
+    return workflow_list(user=user).filter(pk=workflow_id).first()
+
+
+def job_attempts(*, job: Job) -> list[JobAttempt]:
+    return list(job.attempt_set.order_by("number"))

@@ -1,31 +1,63 @@
-"""Everything that changes a job. Views, tasks, the admin and manage.py all call these."""
+"""Everything that changes a job. Views, tasks, the admin and manage.py all call these.
 
+The job row is the source of truth. Every status change is a conditional UPDATE from the
+statuses it may come from, so two actors racing (a cancel and a worker finishing, two
+deliveries of one message) cannot both win.
+"""
+
+import hashlib
+import json
 import logging
+import random
 import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from celery import current_app, states
-from django.db import transaction
+from celery.exceptions import Retry, SoftTimeLimitExceeded, TaskRevokedError
+from celery.exceptions import TimeLimitExceeded as CeleryTimeLimitExceeded
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from jobs import tasks
-from jobs.models import Job, JobStatus
-from jobs.registry import job_type_get, unknown_job_type_message
+from jobs import events, tasks
+from jobs.exceptions import JobCancelled, JobConflict, TimeLimitExceeded, UnknownJobType
+from jobs.models import TERMINAL_STATUSES, Job, JobAttempt, JobStatus, Workflow
+from jobs.registry import JobType, job_type_get, unknown_job_type_message
+from jobs.signals import job_finished
 
 logger = logging.getLogger(__name__)
 
-
-class UnknownJobType(Exception):
-    """A queued job names a type this worker does not have (removed, or a worker on old code)."""
+BATCH_MAX_JOBS = 1000
 
 
-def job_params_validate(*, type: str, params) -> dict:
-    """Return the type's validated params, or raise ValidationError keyed by `type` or `params`."""
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated request for one job."""
+
+    type: str
+    params: dict
+    priority: int = 5
+    run_at: datetime | None = None
+    callback_url: str = ""
+
+
+# --- Submitting ---------------------------------------------------------------------------
+
+
+def job_params_validate(*, type: str, params, previous_pending: bool = False) -> dict:
+    """Return the type's validated params, or raise ValidationError keyed by `type` or `params`.
+
+    previous_pending: the job is a later workflow step, so params it can take from the
+    previous step's result may be missing now.
+    """
     job_type = job_type_get(type)
     if job_type is None:
         raise ValidationError({"type": [unknown_job_type_message(type)]})
-    serializer = job_type.params(data=params)
+    serializer = job_type.params(data=params, context={"previous_pending": previous_pending})
     valid = serializer.is_valid()
     # DRF drops unknown keys silently; a typo in a param name should not pass for a default.
     errors = {name: ["Unknown parameter."] for name in params if name not in serializer.fields}
@@ -34,89 +66,471 @@ def job_params_validate(*, type: str, params) -> dict:
     return dict(serializer.validated_data)
 
 
-def job_create(*, owner, type: str, params: dict) -> Job:
-    """Validate and record a job; its Celery message is published once the transaction commits.
-
-    If publishing fails (Redis down), the job stays `queued` in the ledger rather than
-    the request failing after the job was already committed.
-    """
+def job_spec_build(
+    *, type: str, params: dict, priority: int = 5, run_at=None, delay_s=None, callback_url: str = ""
+) -> JobSpec:
+    """Validate one submission into a JobSpec; `delay_s` is turned into `run_at`."""
     validated = job_params_validate(type=type, params=params)
+    if delay_s is not None:
+        run_at = timezone.now() + timedelta(seconds=delay_s)
+    return JobSpec(type=type, params=validated, priority=priority, run_at=run_at, callback_url=callback_url)
+
+
+def _job_from_spec(*, owner, spec: JobSpec, **fields) -> Job:
+    job_type = job_type_get(spec.type)
+    is_later = spec.run_at is not None and spec.run_at > timezone.now()
+    return Job(
+        owner=owner,
+        type=spec.type,
+        params=spec.params,
+        priority=spec.priority,
+        queue=job_type.queue,
+        run_at=spec.run_at if is_later else None,
+        status=JobStatus.SCHEDULED if is_later else JobStatus.QUEUED,
+        callback_url=spec.callback_url,
+        **fields,
+    )
+
+
+def _fingerprint(spec: JobSpec) -> str:
+    canonical = json.dumps(spec.__dict__, cls=DjangoJSONEncoder, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job, bool]:
+    """Record a job and publish it once the transaction commits; return (job, created).
+
+    With an idempotency key, a repeat of the same request returns the original job
+    (created=False); the same key with a different request raises JobConflict. A
+    scheduled job is published later by the dispatcher. If publishing fails (Redis down),
+    the job stays `queued` in the ledger rather than the request failing after the job
+    was already committed.
+    """
+    fingerprint = _fingerprint(spec) if idempotency_key else ""
+    job = _job_from_spec(
+        owner=owner, spec=spec, idempotency_key=idempotency_key, request_fingerprint=fingerprint
+    )
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            if job.status == JobStatus.QUEUED:
+                _publish_on_commit([job])
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        original = Job.objects.get(owner=owner, idempotency_key=idempotency_key)
+        if original.request_fingerprint != fingerprint:
+            raise JobConflict("This Idempotency-Key was already used with a different request.") from None
+        return original, False
+    return job, True
+
+
+def job_create_many(*, owner, specs: list[JobSpec]) -> list[Job]:
+    """Record many jobs in one transaction and publish them in one Redis round trip."""
+    jobs = [_job_from_spec(owner=owner, spec=spec) for spec in specs]
     with transaction.atomic():
-        job = Job.objects.create(owner=owner, type=type, params=validated)
-
-        def publish_after_commit():
-            try:
-                job_publish(job_id=job.id)
-            except Exception:
-                logger.exception("could not publish job %s; it stays queued in the ledger", job.id)
-
-        transaction.on_commit(publish_after_commit)
-    return job
+        Job.objects.bulk_create(jobs)
+        _publish_on_commit([job for job in jobs if job.status == JobStatus.QUEUED])
+    return jobs
 
 
-def job_publish(*, job_id) -> None:
+def _publish_on_commit(jobs: list[Job]) -> None:
+    if not jobs:
+        return
+
+    def publish_after_commit():
+        try:
+            job_publish_many(jobs=jobs)
+        except Exception:
+            logger.exception("could not publish %d job(s); they stay queued in the ledger", len(jobs))
+
+    transaction.on_commit(publish_after_commit)
+
+
+def _publish_options(job: Job) -> dict:
+    job_type = job_type_get(job.type)
+    options = {
+        "kwargs": {"job_id": str(job.pk)},
+        "task_id": str(job.pk),
+        "queue": job.queue,
+        # The Redis transport serves priority 0 first; our API says 9 is the most urgent.
+        "priority": 9 - job.priority,
+    }
+    if job_type is not None and job_type.soft_time_limit is not None:
+        options["soft_time_limit"] = job_type.soft_time_limit
+    if job_type is not None and job_type.time_limit is not None:
+        options["time_limit"] = job_type.time_limit
+    return options
+
+
+def job_publish(*, job: Job) -> None:
     """Send the job's Celery message. The task id is the job id, so a resend is the same task."""
-    tasks.run_job.apply_async(kwargs={"job_id": str(job_id)}, task_id=str(job_id))
+    tasks.run_job.apply_async(**_publish_options(job))
 
 
-def job_claim(*, job_id) -> Job | None:
+def job_publish_many(*, jobs: list[Job]) -> None:
+    """Send many jobs' messages through one Redis pipeline."""
+    if len(jobs) == 1:
+        job_publish(job=jobs[0])
+        return
+    with current_app.producer_or_acquire() as producer, producer.batch(max_size=BATCH_MAX_JOBS):
+        for job in jobs:
+            tasks.run_job.apply_async(producer=producer, **_publish_options(job))
+
+
+def job_dispatch_due(*, limit: int = 500) -> int:
+    """Queue and publish scheduled and retrying jobs whose time has come; return how many.
+
+    Each due job moves to `queued` exactly once (SKIP LOCKED keeps two dispatchers apart),
+    so a delay longer than the broker's visibility timeout cannot run a job twice, as a
+    Celery ETA message could.
+    """
+    with transaction.atomic():
+        due = list(
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(status__in=[JobStatus.SCHEDULED, JobStatus.RETRYING], run_at__lte=timezone.now())
+            .order_by("run_at")[:limit]
+        )
+        if not due:
+            return 0
+        Job.objects.filter(pk__in=[job.pk for job in due]).update(status=JobStatus.QUEUED)
+        for job in due:
+            job.status = JobStatus.QUEUED
+        _publish_on_commit(due)
+    for job in due:
+        events.event_publish(job_id=job.pk, kind="status", data={"status": JobStatus.QUEUED})
+    return len(due)
+
+
+# --- Running ------------------------------------------------------------------------------
+
+
+def job_claim(*, job_id, worker: str = "") -> Job | None:
     """Move a queued job to running and return it; None if it is gone or someone else has it.
 
     The conditional UPDATE is what makes a second delivery of the same message harmless.
     """
-    claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
-    if not claimed:
-        return None
-    return Job.objects.get(pk=job_id)
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING,
+            started_at=now,
+            finished_at=None,
+            run_at=None,
+            attempts=F("attempts") + 1,
+            progress_current=None,
+            progress_total=None,
+            progress_message="",
+        )
+        if not claimed:
+            return None
+        job = Job.objects.get(pk=job_id)
+        JobAttempt.objects.create(job=job, number=job.attempts, worker=worker, started_at=now)
+    events.event_publish(job_id=job.pk, kind="status", data={"status": job.status, "attempts": job.attempts})
+    return job
 
 
 def job_execute(*, job: Job, task) -> object:
-    """Run a claimed job's function and record its outcome; re-raise its exception on failure.
+    """Run a claimed job's function and record its outcome.
 
-    `task` is the bound Celery task running the job: its backend and request give the
-    TaskResult row the same shape Celery would have written (name, args, worker).
+    On an error the type declares retryable, with attempts left, the job goes to
+    `retrying` and Celery's Retry is raised (so Flower shows a retry); the dispatcher
+    publishes it again when the backoff is over. Any other error fails the job and is
+    re-raised. `task` is the bound Celery task: its backend and request give the
+    TaskResult row the same shape Celery would have written.
     """
     from jobs.context import JobContext  # the context calls back into this module
 
+    job_type = job_type_get(job.type)
     try:
-        job_type = job_type_get(job.type)
         if job_type is None:
             raise UnknownJobType(f"No job type {job.type!r} is registered on this worker.")
-        result = job_type.func(JobContext(job), **job.params)
+        params = _params_for_run(job, job_type)
+        result = job_type.func(JobContext(job), **params)
         _job_finish(job=job, task=task, status=JobStatus.SUCCEEDED, result=result)
+    except JobCancelled:
+        logger.info("job %s stopped after being cancelled", job.pk)
+        return None
+    except SoftTimeLimitExceeded:
+        limit = (job_type and job_type.soft_time_limit) or settings.CELERY_TASK_SOFT_TIME_LIMIT
+        exc = TimeLimitExceeded(f"The job ran past its soft time limit of {limit:g} s.")
+        _job_finish(job=job, task=task, status=JobStatus.FAILED, exc=exc)
+        raise exc from None
     except Exception as exc:
+        if _is_retryable(job, job_type, exc):
+            retry_at = _job_schedule_retry(job=job, job_type=job_type, exc=exc)
+            raise Retry(
+                f"attempt {job.attempts} failed; next at {retry_at.isoformat()}", exc=exc, when=retry_at
+            ) from exc
         _job_finish(job=job, task=task, status=JobStatus.FAILED, exc=exc)
         raise
     return result
 
 
-def _job_finish(*, job: Job, task, status: str, result=None, exc: BaseException | None = None) -> None:
+def _params_for_run(job: Job, job_type: JobType) -> dict:
+    if job.workflow_id is None or not job.step:
+        return job.params
+    previous = Job.objects.filter(workflow_id=job.workflow_id, step=job.step - 1).first()
+    from jobs.selectors import job_result_of  # selectors import services' models only
+
+    return job_params_validate(type=job.type, params={**job.params, "previous": job_result_of(previous)})
+
+
+def _is_retryable(job: Job, job_type: JobType | None, exc: Exception) -> bool:
+    if job_type is None or not job_type.retry_on:
+        return False
+    return isinstance(exc, job_type.retry_on) and job.attempts <= job_type.max_retries
+
+
+def retry_delay_s(*, attempt: int, backoff_s: float, backoff_max_s: float) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**(attempt-1))]."""
+    ceiling = min(backoff_max_s, backoff_s * 2 ** (attempt - 1))
+    return random.uniform(0, ceiling)
+
+
+def _job_schedule_retry(*, job: Job, job_type: JobType, exc: Exception) -> datetime:
+    delay = retry_delay_s(
+        attempt=job.attempts, backoff_s=job_type.backoff_s, backoff_max_s=job_type.backoff_max_s
+    )
+    retry_at = timezone.now() + timedelta(seconds=delay)
+    error = {"error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
+    with transaction.atomic():
+        moved = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.RETRYING, run_at=retry_at, **error
+        )
+        if moved:
+            _attempt_finish(job=job, **error)
+    if moved:
+        events.event_publish(
+            job_id=job.pk,
+            kind="status",
+            data={"status": JobStatus.RETRYING, "run_at": retry_at, "error": _error_dict(**error)},
+        )
+    return retry_at
+
+
+def _attempt_finish(*, job: Job, error_type: str = "", error_message: str = "") -> None:
+    JobAttempt.objects.filter(job=job, number=job.attempts).update(
+        finished_at=timezone.now(), error_type=error_type, error_message=error_message
+    )
+
+
+def _error_dict(*, error_type: str, error_message: str) -> dict | None:
+    return {"type": error_type, "message": error_message} if error_type else None
+
+
+def _job_finish(*, job: Job, task, status: str, result=None, exc: BaseException | None = None) -> bool:
     """Store the outcome in TaskResult and the terminal status on the job, atomically.
 
     Both land in one transaction, so nobody sees a succeeded job without its result.
+    Returns False when the job had already left `running` (cancelled meanwhile).
     """
-    values = {"status": status, "finished_at": timezone.now()}
+    error = {"error_type": "", "error_message": ""}
     if exc is not None:
-        values.update(error_type=type(exc).__name__, error_message=str(exc) or repr(exc))
+        error = {"error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
     with transaction.atomic():
-        finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**values)
+        finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            status=status, finished_at=timezone.now(), **error
+        )
         if not finished:
             logger.warning("job %s left the running state before it finished; outcome dropped", job.pk)
-            return
+            return False
+        _attempt_finish(job=job, **error)
+        request = task.request if task is not None else None
         if exc is None:
-            current_app.backend.store_result(str(job.pk), result, states.SUCCESS, request=task.request)
+            current_app.backend.store_result(str(job.pk), result, states.SUCCESS, request=request)
         else:
             tb = "".join(traceback.format_exception(exc))
-            current_app.backend.store_result(
-                str(job.pk), exc, states.FAILURE, traceback=tb, request=task.request
-            )
+            current_app.backend.store_result(str(job.pk), exc, states.FAILURE, traceback=tb, request=request)
+        _on_finished_commit(job=job, status=status)
+    data = {"status": status, "error": _error_dict(**error)}
+    if exc is None:
+        data["result"] = result
+    events.event_publish(job_id=job.pk, kind="status", data=data)
+    return True
+
+
+def _on_finished_commit(*, job: Job, status: str) -> None:
+    """After the terminal status commits: move the job's workflow on, and tell listeners."""
+    job_id, workflow_id = job.pk, job.workflow_id
+
+    def after_commit():
+        if workflow_id is not None:
+            workflow_advance(workflow_id=workflow_id)
+        job_finished.send(sender=Job, job_id=job_id, status=status)
+
+    transaction.on_commit(after_commit)
+
+
+def job_fail_from_outside(*, job_id, exc: BaseException) -> None:
+    """Fail a job whose process could not record it: killed at its hard time limit, or lost."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    if isinstance(exc, CeleryTimeLimitExceeded):
+        job_type = job_type_get(job.type)
+        limit = (job_type and job_type.time_limit) or settings.CELERY_TASK_TIME_LIMIT
+        exc = TimeLimitExceeded(f"The job was stopped at its hard time limit of {limit:g} s.")
+    _job_finish(job=job, task=None, status=JobStatus.FAILED, exc=exc)
 
 
 def job_report_progress(*, job_id, current: int, total: int, message: str = "") -> None:
     if total <= 0 or current < 0:
         raise ValueError(f"progress needs 0 <= current and 0 < total, got {current}/{total}")
-    Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        progress_current=min(current, total), progress_total=total, progress_message=message[:500]
+    current = min(current, total)
+    message = message[:500]
+    updated = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        progress_current=current, progress_total=total, progress_message=message
     )
+    if updated:
+        progress = {"current": current, "total": total, "percent": round(100.0 * current / total, 1)}
+        events.event_publish(
+            job_id=job_id, kind="progress", data={"progress": {**progress, "message": message}}
+        )
+
+
+def job_is_cancelled(*, job_id) -> bool:
+    return Job.objects.filter(pk=job_id, status=JobStatus.CANCELLED).exists()
+
+
+# --- Operating: cancel and retry ------------------------------------------------------------
+
+_CANCELLABLE = [
+    JobStatus.PENDING,
+    JobStatus.SCHEDULED,
+    JobStatus.QUEUED,
+    JobStatus.RETRYING,
+    JobStatus.RUNNING,
+]
+
+
+def job_cancel(*, job: Job, reason: str = "Cancelled by request.") -> Job:
+    """Cancel a job that has not finished; cancelling a cancelled job again changes nothing.
+
+    A job that has not started never will (the claim only takes queued jobs). A running job
+    is stopped: cooperatively through ctx.cancelled if its type asks for that, otherwise by
+    terminating its worker process. Raises JobConflict for a succeeded or failed job.
+    """
+    with transaction.atomic():
+        was = Job.objects.select_for_update().filter(pk=job.pk).values_list("status", flat=True).first()
+        if was == JobStatus.CANCELLED:
+            return Job.objects.get(pk=job.pk)
+        if was not in _CANCELLABLE:
+            raise JobConflict(f"The job has already {was}; only an unfinished job can be cancelled.")
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.CANCELLED,
+            finished_at=timezone.now(),
+            run_at=None,
+            error_type="JobCancelled",
+            error_message=reason,
+        )
+        if was == JobStatus.RUNNING:
+            _attempt_finish(job=job, error_type="JobCancelled", error_message=reason)
+        current_app.backend.store_result(str(job.pk), TaskRevokedError(reason), states.REVOKED)
+        _on_finished_commit(job=job, status=JobStatus.CANCELLED)
+    if was == JobStatus.RUNNING:
+        job_type = job_type_get(job.type)
+        if not (job_type and job_type.cooperative_cancel):
+            # Our own control command: Celery's revoke would also remember the id as revoked
+            # and silently drop the message of a later manual retry, which reuses the id.
+            current_app.control.broadcast("job_terminate", arguments={"job_id": str(job.pk)})
+    events.event_publish(
+        job_id=job.pk,
+        kind="status",
+        data={"status": JobStatus.CANCELLED, "error": {"type": "JobCancelled", "message": reason}},
+    )
+    return Job.objects.get(pk=job.pk)
+
+
+def job_retry(*, job: Job) -> Job:
+    """Queue a failed or cancelled job again, as a new attempt with the same id and params."""
+    with transaction.atomic():
+        retried = Job.objects.filter(pk=job.pk, status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).update(
+            status=JobStatus.QUEUED, finished_at=None, run_at=None, error_type="", error_message=""
+        )
+        if not retried:
+            status = Job.objects.filter(pk=job.pk).values_list("status", flat=True).first()
+            raise JobConflict(f"The job is {status}; only a failed or cancelled job can be retried.")
+        job = Job.objects.get(pk=job.pk)
+        _publish_on_commit([job])
+    events.event_publish(job_id=job.pk, kind="status", data={"status": JobStatus.QUEUED})
+    return job
+
+
+# --- Workflows ------------------------------------------------------------------------------
+
+
+def workflow_create(*, owner, steps: list[dict]) -> Workflow:
+    """Create a workflow whose steps run one after another; step n+1 gets step n's result.
+
+    `steps` are {"type", "params"} dicts. Every step is validated before anything is
+    stored; errors come back per step.
+    """
+    errors, specs = [], []
+    for index, step in enumerate(steps):
+        try:
+            params = job_params_validate(
+                type=step["type"], params=step.get("params", {}), previous_pending=index > 0
+            )
+            specs.append(JobSpec(type=step["type"], params=params))
+            errors.append({})
+        except ValidationError as error:
+            errors.append(error.detail)
+    if any(errors):
+        raise ValidationError({"steps": errors})
+    with transaction.atomic():
+        workflow = Workflow.objects.create(owner=owner, status=JobStatus.RUNNING)
+        jobs = [
+            _job_from_spec(owner=owner, spec=spec, workflow=workflow, step=index)
+            for index, spec in enumerate(specs)
+        ]
+        for job in jobs[1:]:
+            job.status = JobStatus.PENDING
+        Job.objects.bulk_create(jobs)
+        _publish_on_commit(jobs[:1])
+    return workflow
+
+
+def workflow_advance(*, workflow_id) -> None:
+    """After a step finished: queue the next, or stop the rest after a failure, or finish."""
+    with transaction.atomic():
+        workflow = Workflow.objects.select_for_update().filter(pk=workflow_id).first()
+        if workflow is None or workflow.status in TERMINAL_STATUSES:
+            return
+        steps = list(workflow.jobs.order_by("step"))
+        stopped = next((job for job in steps if job.status in {JobStatus.FAILED, JobStatus.CANCELLED}), None)
+        if stopped is not None:
+            reason = f"Step {stopped.step} ({stopped.type}) {stopped.status}; the steps after it did not run."
+            for job in steps:
+                if job.status == JobStatus.PENDING:
+                    job_cancel(job=job, reason=reason)
+            _workflow_finish(workflow, stopped.status)
+            return
+        waiting = next((job for job in steps if job.status == JobStatus.PENDING), None)
+        if waiting is None:
+            if all(job.status == JobStatus.SUCCEEDED for job in steps):
+                _workflow_finish(workflow, JobStatus.SUCCEEDED)
+            return
+        previous = steps[waiting.step - 1]
+        if previous.status == JobStatus.SUCCEEDED:
+            Job.objects.filter(pk=waiting.pk, status=JobStatus.PENDING).update(status=JobStatus.QUEUED)
+            waiting.status = JobStatus.QUEUED
+            _publish_on_commit([waiting])
+
+
+def _workflow_finish(workflow: Workflow, status: str) -> None:
+    workflow.status = status
+    workflow.finished_at = timezone.now()
+    workflow.save(update_fields=["status", "finished_at"])
+
+
+def workflow_cancel(*, workflow: Workflow) -> Workflow:
+    """Cancel every unfinished step; the workflow ends cancelled."""
+    with transaction.atomic():
+        workflow = Workflow.objects.select_for_update().get(pk=workflow.pk)
+        if workflow.status in TERMINAL_STATUSES and workflow.status != JobStatus.CANCELLED:
+            raise JobConflict(f"The workflow has already {workflow.status}.")
+        for job in workflow.jobs.exclude(status__in=TERMINAL_STATUSES).order_by("step"):
+            job_cancel(job=job, reason="The workflow was cancelled.")
+        _workflow_finish(workflow, JobStatus.CANCELLED)
+    return workflow

@@ -1,19 +1,47 @@
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import Ignore
+from celery.worker import state as worker_state
+from celery.worker.control import control_command
 
 from jobs import services
 
 logger = logging.getLogger(__name__)
 
 
+class JobTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        # Celery calls this in the worker's main process when it killed the job's process at
+        # the hard time limit, where the job could not record anything itself. After an
+        # ordinary failure the job is no longer running and this changes nothing.
+        services.job_fail_from_outside(job_id=task_id, exc=exc)
+
+
 # ignore_result: the service stores the outcome itself, in the same transaction as the
 # job's terminal status (see services._job_finish); Celery storing it again would race that.
-@shared_task(name="jobs.run", bind=True, ignore_result=True)
+@shared_task(name="jobs.run", bind=True, base=JobTask, ignore_result=True)
 def run_job(self, *, job_id: str):
-    job = services.job_claim(job_id=job_id)
+    job = services.job_claim(job_id=job_id, worker=self.request.hostname or "")
     if job is None:
         logger.info("job %s is not queued (finished, running elsewhere or deleted); skipping", job_id)
         raise Ignore()
     return services.job_execute(job=job, task=self)
+
+
+@shared_task(name="jobs.dispatch_due", ignore_result=True)
+def dispatch_due():
+    """Publish scheduled and retrying jobs that are due (run by beat every second)."""
+    count = services.job_dispatch_due()
+    if count:
+        logger.info("dispatched %d due job(s)", count)
+
+
+@control_command(args=[("job_id", str)], signature="<job_id>")
+def job_terminate(state, job_id):
+    """Terminate the process running a job, without adding its id to Celery's revoked set."""
+    for request in list(worker_state.active_requests):
+        if request.id == job_id:
+            request.terminate(state.consumer.pool, signal="SIGTERM")
+            return {"ok": f"terminated job {job_id}"}
+    return {"ok": "not running here"}

@@ -3,6 +3,7 @@
 #
 #   scripts/stack.sh run            services, migrations, admin user, then web/worker/beat/flower (Ctrl-C stops all)
 #   scripts/stack.sh test [ARGS]    services, then lint, Django checks and pytest ARGS
+#   scripts/stack.sh up run|test    start that stack's PostgreSQL and Redis and leave them running
 #   scripts/stack.sh stop run|test  stop that stack's PostgreSQL and Redis
 #
 # Each stack keeps its data in .var/<stack>/ and listens on 127.0.0.1 ports of its own,
@@ -18,8 +19,8 @@ shift
 case "$MODE" in
   run) STACK=run ;;
   test) STACK=test ;;
-  stop) STACK=${1:?usage: scripts/stack.sh stop run|test}; shift ;;
-  *) echo "unknown mode: $MODE (use run, test or stop)" >&2; exit 2 ;;
+  up | stop) STACK=${1:?usage: scripts/stack.sh $MODE run|test}; shift ;;
+  *) echo "unknown mode: $MODE (use run, test, up or stop)" >&2; exit 2 ;;
 esac
 
 case "$STACK" in
@@ -212,5 +213,10 @@ test_stack() {
 case "$MODE" in
   run) run_stack ;;
   test) test_stack "$@" ;;
+  up)
+    start_services
+    STARTED=()  # leave them running
+    echo "export DATABASE_URL=$DATABASE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL DEBUG=$DEBUG"
+    ;;
   stop) stop_pg; stop_redis ;;
 esac

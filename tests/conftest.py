@@ -91,6 +91,7 @@ def live_env(django_db_setup):
     env.update(
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         JOB_TYPE_MODULES=TEST_JOB_TYPE_MODULES,
+        OUTBOUND_ALLOW_LOOPBACK="true",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -115,6 +116,34 @@ def celery_worker(live_env, live_logs):
 
 
 @pytest.fixture(scope="session")
+def celery_beat(live_env, live_logs):
+    # A file-based schedule from CELERY_BEAT_SCHEDULE: the tests flush the database between
+    # tests, which would pull the rug from under DatabaseScheduler.
+    beat = Process(
+        "beat",
+        [
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "-l",
+            "info",
+            "-S",
+            "celery.beat:PersistentScheduler",
+            "-s",
+            str(live_logs / "beat-schedule"),
+            "--max-interval",
+            "1",
+        ],
+        live_env,
+        live_logs,
+    )
+    wait_for(lambda: "beat: Starting" in beat.log(), timeout=60, what="Celery beat")
+    yield beat
+    beat.stop()
+
+
+@pytest.fixture(scope="session")
 def web_server(live_env, live_logs):
     port = free_port()
     env = dict(live_env, WEB_PORT=str(port), WEB_CONCURRENCY="1")
@@ -133,7 +162,7 @@ def web_server(live_env, live_logs):
 
 
 @pytest.fixture
-def live_api(transactional_db, web_server, celery_worker, user):
+def live_api(transactional_db, web_server, celery_worker, celery_beat, user):
     """A requests session for `user` against the live web server, with a worker running jobs."""
     session = requests.Session()
     session.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"

@@ -33,3 +33,42 @@ def count(ctx, *, sleep_s):
 def unserializable(ctx):
     """Return something JSON cannot hold."""
     return {1, 2, 3}
+
+
+class FlakyParams(serializers.Serializer):
+    failures = serializers.IntegerField(min_value=0, max_value=5)
+
+
+@job_type("test.flaky", params=FlakyParams, retry_on=(ConnectionError,), max_retries=3, backoff_s=0.2)
+def flaky(ctx, *, failures):
+    """Fail with a retryable ConnectionError on the first `failures` attempts, then succeed."""
+    if ctx.job.attempts <= failures:
+        raise ConnectionError(f"transient failure on attempt {ctx.job.attempts}")
+    return ctx.job.attempts
+
+
+class SleepParams(serializers.Serializer):
+    seconds = serializers.FloatField(min_value=0, max_value=60)
+
+
+@job_type("test.sleep", params=SleepParams)
+def sleep(ctx, *, seconds):
+    """Sleep without checking for cancellation, so a cancel has to terminate it."""
+    ctx.progress(0, 1, "sleeping")
+    time.sleep(seconds)
+    return seconds
+
+
+@job_type("test.slow", params=SleepParams, soft_time_limit=1, time_limit=5)
+def slow(ctx, *, seconds):
+    """Sleep under a soft time limit of 1 s."""
+    time.sleep(seconds)
+    return seconds
+
+
+@job_type("test.fail_first", params=serializers.Serializer)
+def fail_first(ctx):
+    """Fail the first attempt with an error no type retries; succeed after a manual retry."""
+    if ctx.job.attempts == 1:
+        raise ValueError("the first attempt always fails")
+    return "second time lucky"

@@ -93,11 +93,13 @@ def test_the_outcome_is_a_task_result_that_plain_celery_can_read(live_api):
 
 
 def test_a_second_delivery_of_the_same_message_does_not_run_the_job_twice(live_api, user, celery_worker):
-    job = services.job_create(owner=user, type="test.count", params={"sleep_s": 0.5})
+    job, _ = services.job_create(
+        owner=user, spec=services.job_spec_build(type="test.count", params={"sleep_s": 0.5})
+    )
     # The same message again, twice, while the first delivery is still running and after it.
-    services.job_publish(job_id=job.pk)
+    services.job_publish(job=job)
     finished = wait_until_finished(live_api, job.pk)
-    services.job_publish(job_id=job.pk)
+    services.job_publish(job=job)
     skipped = f"job {job.pk} is not queued"
     wait_for(lambda: celery_worker.log().count(skipped) == 2, timeout=20, what="both extra deliveries")
 

@@ -12,6 +12,12 @@ from jobs.models import Job, JobStatus
 pytestmark = pytest.mark.django_db
 
 
+def create(user, type, **params):
+    job, created = services.job_create(owner=user, spec=services.job_spec_build(type=type, params=params))
+    assert created
+    return job
+
+
 def run_task(job):
     """Run the Celery task function in-process, with the task id Celery would give it."""
     return tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
@@ -24,7 +30,7 @@ def publish():
 
 
 def test_it_stores_validated_params_with_defaults(user, publish):
-    job = services.job_create(owner=user, type="demo.countdown", params={"word": "go"})
+    job = create(user, "demo.countdown", word="go")
     job.refresh_from_db()
     assert job.params == {"word": "go", "steps": 10, "delay_s": 1.0}
     assert job.status == JobStatus.QUEUED
@@ -34,10 +40,12 @@ def test_it_publishes_only_after_commit_with_the_job_id_as_task_id(
     user, publish, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job = services.job_create(owner=user, type="math.add", params={"x": 1, "y": 2})
+        job = create(user, "math.add", x=1, y=2)
         publish.assert_not_called()
     assert len(callbacks) == 1
-    publish.assert_called_once_with(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    publish.assert_called_once_with(
+        kwargs={"job_id": str(job.pk)}, task_id=str(job.pk), queue="default", priority=4
+    )
 
 
 def test_it_publishes_nothing_when_the_transaction_rolls_back(
@@ -48,7 +56,7 @@ def test_it_publishes_nothing_when_the_transaction_rolls_back(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        services.job_create(owner=user, type="math.add", params={"x": 1, "y": 2})
+        create(user, "math.add", x=1, y=2)
         raise RuntimeError("the request failed after creating the job")
     assert callbacks == []
     assert not Job.objects.exists()
@@ -57,14 +65,14 @@ def test_it_publishes_nothing_when_the_transaction_rolls_back(
 def test_it_keeps_the_job_queued_when_the_broker_is_down(user, publish, django_capture_on_commit_callbacks):
     publish.side_effect = ConnectionError("Redis is down")
     with django_capture_on_commit_callbacks(execute=True):
-        job = services.job_create(owner=user, type="math.add", params={"x": 1, "y": 2})
+        job = create(user, "math.add", x=1, y=2)
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
 
 
 def test_it_names_the_valid_types_for_an_unknown_type(user):
     with pytest.raises(ValidationError) as error:
-        services.job_create(owner=user, type="math.sqrt", params={})
+        create(user, "math.sqrt")
     message = str(error.value.detail["type"][0])
     assert "'math.sqrt'" in message
     assert "math.add" in message and "text.uppercase" in message
@@ -72,7 +80,7 @@ def test_it_names_the_valid_types_for_an_unknown_type(user):
 
 def test_it_reports_each_bad_param_by_name(user):
     with pytest.raises(ValidationError) as error:
-        services.job_create(owner=user, type="math.divide", params={"x": "ten"})
+        create(user, "math.divide", x="ten")
     params_errors = error.value.detail["params"]
     assert params_errors["x"] == ["A valid number is required."]
     assert params_errors["y"] == ["This field is required."]

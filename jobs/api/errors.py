@@ -5,11 +5,15 @@ from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from jobs.exceptions import JobConflict
+
 logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus a JSON 500 instead of an HTML page or a traceback for anything unexpected."""
+    """DRF's handler, plus 409 for state conflicts and a JSON 500 for anything unexpected."""
+    if isinstance(exc, JobConflict):
+        return Response({"detail": str(exc)}, status=409)
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response

@@ -31,12 +31,16 @@ _BOUNDS = {
 
 def params_json_schema(serializer_class: type[serializers.Serializer]) -> dict:
     fields = serializer_class().fields
-    return {
+    schema = {
         "type": "object",
         "properties": {name: _field_schema(field) for name, field in fields.items()},
         "required": [name for name, field in fields.items() if field.required],
         "additionalProperties": False,
     }
+    fills = getattr(serializer_class, "previous_fills", None)
+    if fills:  # see jobs.fields.TakesPreviousResult
+        schema["anyOf"] = [{"required": [fills]}, {"required": ["previous"]}]
+    return schema
 
 
 def _field_schema(field: serializers.Field) -> dict:

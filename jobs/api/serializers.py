@@ -6,6 +6,9 @@ from rest_framework.reverse import reverse
 from jobs.models import JobStatus
 from jobs.registry import job_type_names, unknown_job_type_message
 from jobs.selectors import job_result
+from jobs.services import BATCH_MAX_JOBS
+
+MAX_DELAY_S = 366 * 24 * 3600
 
 
 class JobTypeChoiceField(serializers.ChoiceField):
@@ -36,6 +39,36 @@ class JobCreateInput(serializers.Serializer):
     params = ParamsField(
         required=False, default=dict, initial=dict, help_text="The type's params; see its params_schema."
     )
+    priority = serializers.IntegerField(
+        min_value=0, max_value=9, default=5, help_text="0 (least urgent) to 9 (most urgent)."
+    )
+    run_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601: do not start before this time. Excludes delay_s."
+    )
+    delay_s = serializers.FloatField(
+        required=False, min_value=0, max_value=MAX_DELAY_S, help_text="Seconds to wait before starting."
+    )
+    callback_url = serializers.URLField(
+        required=False, max_length=2000, help_text="Receives a signed POST of the job when it finishes."
+    )
+
+    def validate(self, attrs):
+        if "run_at" in attrs and "delay_s" in attrs:
+            raise serializers.ValidationError({"delay_s": ["Give run_at or delay_s, not both."]})
+        return attrs
+
+
+class JobBatchInput(serializers.Serializer):
+    jobs = JobCreateInput(many=True, allow_empty=False, max_length=BATCH_MAX_JOBS)
+
+
+class WorkflowStepInput(serializers.Serializer):
+    type = JobTypeChoiceField()
+    params = ParamsField(required=False, default=dict)
+
+
+class WorkflowCreateInput(serializers.Serializer):
+    steps = WorkflowStepInput(many=True, min_length=1, max_length=50)
 
 
 class JobListFilters(serializers.Serializer):
@@ -43,15 +76,34 @@ class JobListFilters(serializers.Serializer):
     type = serializers.CharField(max_length=100, required=False)
 
 
+class ErrorOutput(serializers.Serializer):
+    type = serializers.CharField()
+    message = serializers.CharField()
+
+
+class AttemptOutput(serializers.Serializer):
+    number = serializers.IntegerField()
+    worker = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.SerializerMethodField()
+
+    @extend_schema_field(ErrorOutput(allow_null=True))
+    def get_error(self, attempt):
+        return error_of(attempt)
+
+
+def error_of(row) -> dict | None:
+    """A job's or attempt's error summary, or None."""
+    if not row.error_type:
+        return None
+    return {"type": row.error_type, "message": row.error_message}
+
+
 class ProgressOutput(serializers.Serializer):
     current = serializers.IntegerField()
     total = serializers.IntegerField()
     percent = serializers.FloatField()
-    message = serializers.CharField()
-
-
-class ErrorOutput(serializers.Serializer):
-    type = serializers.CharField()
     message = serializers.CharField()
 
 
@@ -64,6 +116,13 @@ class JobOutput(serializers.Serializer):
     result = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     attempts = serializers.IntegerField()
+    attempt_history = AttemptOutput(source="attempt_set", many=True)
+    queue = serializers.CharField()
+    priority = serializers.IntegerField()
+    run_at = serializers.DateTimeField(allow_null=True)
+    callback_url = serializers.CharField()
+    workflow = serializers.UUIDField(source="workflow_id", allow_null=True)
+    step = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -87,9 +146,7 @@ class JobOutput(serializers.Serializer):
 
     @extend_schema_field(ErrorOutput(allow_null=True))
     def get_error(self, job):
-        if not job.error_type:
-            return None
-        return {"type": job.error_type, "message": job.error_message}
+        return error_of(job)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, job):
@@ -100,3 +157,16 @@ class JobTypeOutput(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     params_schema = serializers.JSONField(help_text="A JSON Schema of the params object.")
+
+
+class WorkflowOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    steps = JobOutput(source="jobs", many=True)
+    url = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, workflow):
+        return reverse("workflow-detail", kwargs={"pk": workflow.pk}, request=self.context.get("request"))

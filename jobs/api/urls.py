@@ -3,11 +3,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
-from jobs.api.views import JobTypeViewSet, JobViewSet
+from jobs.api.views import JobTypeViewSet, JobViewSet, WorkflowViewSet
 
 router = DefaultRouter()
 router.register("jobs", JobViewSet, basename="job")
 router.register("job-types", JobTypeViewSet, basename="job-type")
+router.register("workflows", WorkflowViewSet, basename="workflow")
 
 urlpatterns = [
     path("", include(router.urls)),

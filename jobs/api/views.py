@@ -1,30 +1,86 @@
+import re
 import uuid
 
+from django.db import connection
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status, viewsets
-from rest_framework.exceptions import NotFound
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from jobs import selectors, services
+from jobs import events, selectors, services
 from jobs.api.schema import params_json_schema
-from jobs.api.serializers import JobCreateInput, JobListFilters, JobOutput, JobTypeOutput
-from jobs.models import Job
+from jobs.api.serializers import (
+    JobBatchInput,
+    JobCreateInput,
+    JobListFilters,
+    JobOutput,
+    JobTypeOutput,
+    WorkflowCreateInput,
+    WorkflowOutput,
+)
+from jobs.api.streams import EventStreamRenderer, job_event_stream
+from jobs.models import Job, Workflow
 from jobs.registry import job_type_list
 
+ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Repeat a submission safely: the same key and body return the original job (200); "
+    "the same key with another body is a 409.",
+)
 
-class JobViewSet(viewsets.GenericViewSet):
-    """Submit jobs and follow them. Only your own jobs are visible; anyone else's id is a 404."""
 
-    serializer_class = JobCreateInput  # the browsable API's submit form
+STREAM_ID = re.compile(r"\d+-\d+")
+
+
+def _uuid_or_404(value) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound from None
+
+
+class OwnedViewSet(viewsets.GenericViewSet):
+    """The requesting user's own objects; anyone else's id is a 404, like a missing one."""
+
+    model: type
+    output_class: type
+
+    def owned(self, user):
+        raise NotImplementedError
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return Job.objects.none()
-        return selectors.job_list(user=self.request.user)
+            return self.model.objects.none()
+        return self.owned(self.request.user)
 
-    def _output(self, job_or_jobs, many=False):
-        return JobOutput(job_or_jobs, many=many, context={"request": self.request}).data
+    def get_object(self):
+        found = self.get_queryset().filter(pk=_uuid_or_404(self.kwargs["pk"])).first()
+        if found is None:
+            raise NotFound
+        return found
+
+    def _output(self, one_or_many, many=False):
+        return self.output_class(one_or_many, many=many, context={"request": self.request}).data
+
+
+class JobViewSet(OwnedViewSet):
+    """Submit jobs and follow them. Only your own jobs are visible; anyone else's id is a 404."""
+
+    serializer_class = JobCreateInput  # the browsable API's submit form
+    model = Job
+    output_class = JobOutput
+
+    def owned(self, user):
+        return selectors.job_list(user=user)
+
+    def _reloaded(self, job):
+        return self._output(selectors.job_get(user=self.request.user, job_id=job.pk))
 
     @extend_schema(
         parameters=[JobListFilters, OpenApiParameter("page_size", int)], responses=JobOutput(many=True)
@@ -36,29 +92,95 @@ class JobViewSet(viewsets.GenericViewSet):
         page = self.paginate_queryset(jobs)
         return self.get_paginated_response(self._output(page, many=True))
 
-    def get_object(self):
-        try:
-            job_id = uuid.UUID(str(self.kwargs["pk"]))
-        except ValueError:
-            raise NotFound from None
-        job = selectors.job_get(user=self.request.user, job_id=job_id)
-        if job is None:
-            raise NotFound
-        return job
-
-    @extend_schema(
-        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)], responses=JobOutput
-    )
+    @extend_schema(parameters=[ID_PARAMETER], responses=JobOutput)
     def retrieve(self, request, pk=None):
         return Response(self._output(self.get_object()))
 
-    @extend_schema(request=JobCreateInput, responses={202: JobOutput})
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
+        request=JobCreateInput,
+        responses={202: JobOutput, 200: OpenApiResponse(JobOutput, description="An idempotent replay.")},
+    )
     def create(self, request):
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 200:
+            raise ValidationError({"Idempotency-Key": ["At most 200 characters."]})
         data = JobCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        job = services.job_create(owner=request.user, **data.validated_data)
-        body = self._output(selectors.job_get(user=request.user, job_id=job.pk))
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        spec = services.job_spec_build(**data.validated_data)
+        job, created = services.job_create(owner=request.user, spec=spec, idempotency_key=key)
+        body = self._reloaded(job)
+        code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        return Response(body, status=code, headers={"Location": body["url"]})
+
+    @extend_schema(request=JobBatchInput, responses={202: JobOutput(many=True)})
+    @action(detail=False, methods=["post"], serializer_class=JobBatchInput)
+    def batch(self, request):
+        """Submit up to 1,000 jobs at once: all are validated first, then stored together."""
+        data = JobBatchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        specs, errors = [], []
+        for item in data.validated_data["jobs"]:
+            try:
+                specs.append(services.job_spec_build(**item))
+                errors.append({})
+            except ValidationError as error:
+                errors.append(error.detail)
+        if any(errors):
+            raise ValidationError({"jobs": errors})
+        jobs = services.job_create_many(owner=request.user, specs=specs)
+        stored = {
+            job.pk: job for job in selectors.job_list(user=request.user).filter(pk__in=[j.pk for j in jobs])
+        }
+        return Response({"jobs": self._output([stored[job.pk] for job in jobs], many=True)}, status=202)
+
+    @extend_schema(
+        parameters=[ID_PARAMETER], request=None, responses={200: JobOutput, 409: OpenApiTypes.OBJECT}
+    )
+    @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)
+    def cancel(self, request, pk=None):
+        """Cancel an unfinished job; a finished one is a 409. Cancelling twice is harmless."""
+        return Response(self._reloaded(services.job_cancel(job=self.get_object())))
+
+    @extend_schema(
+        parameters=[ID_PARAMETER], request=None, responses={200: JobOutput, 409: OpenApiTypes.OBJECT}
+    )
+    @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)
+    def retry(self, request, pk=None):
+        """Run a failed or cancelled job again, as a new attempt."""
+        return Response(self._reloaded(services.job_retry(job=self.get_object())))
+
+    @extend_schema(
+        parameters=[
+            ID_PARAMETER,
+            OpenApiParameter(
+                "Last-Event-ID", str, OpenApiParameter.HEADER, description="Resume after this event."
+            ),
+        ],
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        description="Server-Sent Events: a `snapshot` event with the job, then one `status` or `progress` "
+        "event per change; the stream ends after the terminal status. Idle streams get heartbeat comments.",
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[EventStreamRenderer])
+    def events(self, request, pk=None):
+        job_id = _uuid_or_404(pk)
+        last_event_id = request.headers.get("Last-Event-ID", "").strip()
+        if last_event_id and not STREAM_ID.fullmatch(last_event_id):
+            raise ValidationError({"Last-Event-ID": ["Not an event id from this stream."]})
+        # The stream position is read before the snapshot, so no change falls between them.
+        after_id = last_event_id or events.event_last_id(job_id=job_id)
+        job = self.get_object()
+        # A listener that resumes gets only what it missed; a new one gets the job first.
+        snapshot = None if last_event_id else dict(self._output(job))
+        # The stream outlives this thread's work: give the database connection back now.
+        connection.close()
+        response = StreamingHttpResponse(
+            job_event_stream(job_id=job_id, snapshot=snapshot, after_id=after_id),
+            content_type="text/event-stream",
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
 
 
 class JobTypeViewSet(viewsets.ViewSet):
@@ -71,3 +193,38 @@ class JobTypeViewSet(viewsets.ViewSet):
             for jt in job_type_list()
         ]
         return Response(JobTypeOutput(types, many=True).data)
+
+
+class WorkflowViewSet(OwnedViewSet):
+    """Jobs run one after another; each step gets the previous step's result as `previous`."""
+
+    serializer_class = WorkflowCreateInput
+    model = Workflow
+    output_class = WorkflowOutput
+
+    def owned(self, user):
+        return selectors.workflow_list(user=user)
+
+    @extend_schema(responses=WorkflowOutput(many=True))
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self._output(page, many=True))
+
+    @extend_schema(parameters=[ID_PARAMETER], responses=WorkflowOutput)
+    def retrieve(self, request, pk=None):
+        return Response(self._output(self.get_object()))
+
+    @extend_schema(request=WorkflowCreateInput, responses={202: WorkflowOutput})
+    def create(self, request):
+        data = WorkflowCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        workflow = services.workflow_create(owner=request.user, steps=data.validated_data["steps"])
+        body = self._output(selectors.workflow_get(user=request.user, workflow_id=workflow.pk))
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+    @extend_schema(parameters=[ID_PARAMETER], request=None, responses=WorkflowOutput)
+    @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)
+    def cancel(self, request, pk=None):
+        """Cancel the steps that have not finished."""
+        services.workflow_cancel(workflow=self.get_object())
+        return Response(self._output(self.get_object()))

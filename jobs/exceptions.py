@@ -1,0 +1,17 @@
+"""Exceptions job code and callers of the services may meet."""
+
+
+class UnknownJobType(Exception):
+    """A queued job names a type this worker does not have (removed, or a worker on old code)."""
+
+
+class TimeLimitExceeded(Exception):
+    """A job ran past its time limit."""
+
+
+class JobCancelled(Exception):
+    """Raise it from a cooperative job function that noticed ctx.cancelled."""
+
+
+class JobConflict(Exception):
+    """The request does not fit the job's current state (e.g. cancelling a finished job)."""
