@@ -1,17 +1,61 @@
 import uuid
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 from django_celery_results.models import TaskResult
 
-from jobs.models import Job
+from jobs import services
+from jobs.exceptions import JobConflict
+from jobs.models import Job, JobAttempt, Workflow
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class JobAttemptInline(ReadOnlyInline):
+    model = JobAttempt
+    fields = ["number", "worker", "started_at", "finished_at", "error_type", "error_message"]
+    readonly_fields = fields
+
+
+def _apply_to_each(modeladmin, request, queryset, service, done: str):
+    """Run a job service on each selected job; report how many it changed and why others not."""
+    changed = 0
+    for job in queryset:
+        try:
+            service(job=job)
+            changed += 1
+        except JobConflict as conflict:
+            modeladmin.message_user(request, f"{job.pk}: {conflict}", messages.WARNING)
+    if changed:
+        modeladmin.message_user(request, f"{changed} job(s) {done}.", messages.SUCCESS)
+
+
+@admin.action(description="Cancel selected jobs")
+def cancel_jobs(modeladmin, request, queryset):
+    _apply_to_each(modeladmin, request, queryset, services.job_cancel, "cancelled")
+
+
+@admin.action(description="Retry selected jobs")
+def retry_jobs(modeladmin, request, queryset):
+    _apply_to_each(modeladmin, request, queryset, services.job_retry, "queued again")
 
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "type", "status", "owner", "created_at", "duration_display", "attempts"]
-    list_filter = ["status", "type"]
+    list_filter = ["status", "type", "queue"]
+    actions = [cancel_jobs, retry_jobs]
+    inlines = [JobAttemptInline]
     list_select_related = ["owner"]
     search_fields = ["owner__username"]
     search_help_text = "A job id, or an owner's username."
@@ -27,6 +71,12 @@ class JobAdmin(admin.ModelAdmin):
         "progress_total",
         "progress_message",
         "attempts",
+        "queue",
+        "priority",
+        "run_at",
+        "callback_url",
+        "workflow",
+        "step",
         "error_type",
         "error_message",
         "created_at",
@@ -37,6 +87,7 @@ class JobAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["id", "owner", "type", "params", "status", "attempts"]}),
+        ("Delivery", {"fields": ["queue", "priority", "run_at", "callback_url", "workflow", "step"]}),
         ("Progress", {"fields": ["progress_current", "progress_total", "progress_message"]}),
         ("Outcome", {"fields": ["error_type", "error_message", "task_result_link"]}),
         ("Timing", {"fields": ["created_at", "started_at", "finished_at", "duration_display"]}),
@@ -71,4 +122,31 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Deleting here would orphan the job's TaskResult; removal belongs to a pruning service.
+        return False
+
+
+class WorkflowStepInline(ReadOnlyInline):
+    model = Job
+    fields = ["step", "id", "type", "status", "error_type", "error_message", "finished_at"]
+    readonly_fields = fields
+    ordering = ["step"]
+    show_change_link = True
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "owner", "created_at", "finished_at"]
+    list_filter = ["status"]
+    list_select_related = ["owner"]
+    readonly_fields = ["id", "owner", "status", "created_at", "finished_at"]
+    inlines = [WorkflowStepInline]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

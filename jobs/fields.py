@@ -1,9 +1,12 @@
 import math
 from numbers import Real
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
 class NumberField(serializers.Field):
     """A JSON number: ints stay ints (2 + 3 is 5, not 5.0); booleans, NaN and infinities are refused."""
 

@@ -207,6 +207,7 @@ test_stack() {
   say "ruff format --check"; ruff format --check .
   say "manage.py check"; python manage.py check
   say "makemigrations --check"; python manage.py makemigrations --check --dry-run
+  say "OpenAPI schema (no warnings)"; python manage.py spectacular --validate --fail-on-warn --file /dev/null
   say "pytest"; pytest "$@"
 }
 

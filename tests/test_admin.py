@@ -1,8 +1,10 @@
+from unittest import mock
+
 import pytest
 from django_celery_results.models import TaskResult
 
 from jobs import tasks
-from jobs.models import Job
+from jobs.models import Job, Workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +65,47 @@ def test_jobs_cannot_be_added_from_the_admin(admin_client):
 )
 def test_the_celery_results_and_beat_admins_are_there(admin_client, path):
     assert admin_client.get(path).status_code == 200
+
+
+def test_the_retry_action_queues_failed_jobs_and_reports_the_rest(
+    admin_client, user, django_capture_on_commit_callbacks
+):
+    failed = Job.objects.create(owner=user, type="math.add", params={"x": 1, "y": 2}, status="failed")
+    running = Job.objects.create(owner=user, type="math.add", params={"x": 1, "y": 2}, status="running")
+    with (
+        mock.patch.object(tasks.run_job, "apply_async") as publish,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = admin_client.post(
+            "/admin/jobs/job/",
+            {"action": "retry_jobs", "_selected_action": [failed.pk, running.pk]},
+            follow=True,
+        )
+    page = response.content.decode()
+    assert "1 job(s) queued again." in page
+    assert "only a failed or cancelled job can be retried" in page
+    failed.refresh_from_db()
+    assert failed.status == "queued"
+    publish.assert_called_once()
+
+
+def test_the_cancel_action_cancels_unfinished_jobs(admin_client, user):
+    queued = Job.objects.create(owner=user, type="math.add", params={"x": 1, "y": 2})
+    admin_client.post("/admin/jobs/job/", {"action": "cancel_jobs", "_selected_action": [queued.pk]})
+    queued.refresh_from_db()
+    assert queued.status == "cancelled"
+
+
+def test_a_job_page_lists_its_attempts(admin_client, user):
+    job = Job.objects.create(owner=user, type="math.divide", params={"x": 1, "y": 0})
+    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    assert "Job attempts" in page
+    assert "ZeroDivisionError" in page
+
+
+def test_a_workflow_page_lists_its_steps(admin_client, user):
+    workflow = Workflow.objects.create(owner=user)
+    Job.objects.create(owner=user, type="math.add", params={}, workflow=workflow, step=0)
+    page = admin_client.get(f"/admin/jobs/workflow/{workflow.pk}/change/").content.decode()
+    assert "math.add" in page

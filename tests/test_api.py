@@ -201,6 +201,24 @@ def test_the_openapi_schema_documents_the_job_endpoints():
     assert "202" in paths["/api/jobs/"]["post"]["responses"]
 
 
+def test_the_openapi_schema_documents_each_types_params():
+    schema = APIClient().get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    components = schema["components"]["schemas"]
+
+    def resolve(ref_holder):
+        return components[ref_holder["$ref"].split("/")[-1]]
+
+    body = resolve(
+        schema["paths"]["/api/jobs/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    )
+    assert body["discriminator"]["propertyName"] == "type"
+    divide = resolve({"$ref": body["discriminator"]["mapping"]["math.divide"]})
+    params = resolve(divide["properties"]["params"])
+    assert params["properties"]["y"]["type"] == "number"
+    for path in ["/api/jobs/{id}/events/", "/api/jobs/{id}/cancel/", "/api/jobs/batch/", "/api/workflows/"]:
+        assert path in schema["paths"]
+
+
 def test_the_swagger_ui_is_served_without_a_cdn(client):
     page = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in page

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from jobs.models import JobStatus
-from jobs.registry import job_type_names, unknown_job_type_message
+from jobs.registry import job_type_list, job_type_names, unknown_job_type_message
 from jobs.selectors import job_result
 from jobs.services import BATCH_MAX_JOBS
 
@@ -170,3 +170,18 @@ class WorkflowOutput(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, workflow):
         return reverse("workflow-detail", kwargs={"pk": workflow.pk}, request=self.context.get("request"))
+
+
+def job_create_input_per_type() -> dict[str, serializers.Serializer]:
+    """One request schema per job type for the OpenAPI document: `type` fixed, `params` its own."""
+    return {
+        job_type.name: type(
+            "".join(part.title() for part in job_type.name.replace("_", ".").split(".")) + "JobCreate",
+            (JobCreateInput,),
+            {
+                "type": serializers.CharField(help_text=f'"{job_type.name}": {job_type.description}'),
+                "params": job_type.params(required=False),
+            },
+        )()
+        for job_type in job_type_list()
+    }

@@ -4,7 +4,7 @@ import uuid
 from django.db import connection
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -20,6 +20,7 @@ from jobs.api.serializers import (
     JobTypeOutput,
     WorkflowCreateInput,
     WorkflowOutput,
+    job_create_input_per_type,
 )
 from jobs.api.streams import EventStreamRenderer, job_event_stream
 from jobs.models import Job, Workflow
@@ -98,7 +99,11 @@ class JobViewSet(OwnedViewSet):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
-        request=JobCreateInput,
+        request=PolymorphicProxySerializer(
+            component_name="JobCreate",
+            serializers=job_create_input_per_type,
+            resource_type_field_name="type",
+        ),
         responses={202: JobOutput, 200: OpenApiResponse(JobOutput, description="An idempotent replay.")},
     )
     def create(self, request):
