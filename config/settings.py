@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "jobs",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +110,21 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
+# --- Email (the email.send job type) ---------------------------------------------------
+# With EMAIL_HOST set, mail goes out over SMTP; otherwise it is printed by the worker.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jobs@localhost")
+
 # --- The API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns "no credentials" into 401 rather than 403.
@@ -136,7 +152,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Jobs ------------------------------------------------------------------------------
 # Modules imported at start-up whose @job_type decorators fill the registry.
-JOB_TYPE_MODULES = env_list("JOB_TYPE_MODULES", ["jobs.builtin_types"])
+JOB_TYPE_MODULES = env_list("JOB_TYPE_MODULES", ["jobs.builtin_types", "jobs.builtin_io_types"])
 # Progress is written to the job row at most this often per job (the last step always is).
 JOB_PROGRESS_MIN_INTERVAL_S = 0.2
 # Server-Sent Events: a comment line this often on an idle stream, and a stream's longest life
@@ -161,7 +177,8 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:63790/0")
 if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"CELERY_BROKER_URL must be a redis:// URL, got {CELERY_BROKER_URL!r}.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' "django-db" backend, storing each state in one upsert (jobs/results.py).
+CELERY_RESULT_BACKEND = "jobs.results:UpsertDatabaseBackend"
 CELERY_RESULT_EXTENDED = True
 # Results live as long as their job: pruning jobs removes both. Celery's daily
 # backend_cleanup would otherwise delete outcomes the job API still points at.

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/api/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("jobs.api.urls")),
+    path("api/", include("webhooks.urls")),
     path("api-auth/", include("rest_framework.urls")),
 ]
 

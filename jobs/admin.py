@@ -10,6 +10,22 @@ from jobs.exceptions import JobConflict
 from jobs.models import Job, JobAttempt, Workflow
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the services: staff look, and act through admin actions."""
+
+    show_full_result_count = False  # no COUNT(*) over a big table for the "N total" link
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Removal belongs to a pruning service that also removes the job's TaskResult and log.
+        return False
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -51,7 +67,7 @@ def retry_jobs(modeladmin, request, queryset):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdmin):
     list_display = ["id", "type", "status", "owner", "created_at", "duration_display", "attempts"]
     list_filter = ["status", "type", "queue"]
     actions = [cancel_jobs, retry_jobs]
@@ -59,8 +75,6 @@ class JobAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     search_fields = ["owner__username"]
     search_help_text = "A job id, or an owner's username."
-    # The changelist never runs COUNT(*) over the whole table for the "N total" link.
-    show_full_result_count = False
     readonly_fields = [
         "id",
         "owner",
@@ -114,16 +128,6 @@ class JobAdmin(admin.ModelAdmin):
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(pk=job_id), False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Deleting here would orphan the job's TaskResult; removal belongs to a pruning service.
-        return False
-
 
 class WorkflowStepInline(ReadOnlyInline):
     model = Job
@@ -134,19 +138,9 @@ class WorkflowStepInline(ReadOnlyInline):
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(ReadOnlyAdmin):
     list_display = ["id", "status", "owner", "created_at", "finished_at"]
     list_filter = ["status"]
     list_select_related = ["owner"]
     readonly_fields = ["id", "owner", "status", "created_at", "finished_at"]
     inlines = [WorkflowStepInline]
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

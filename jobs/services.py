@@ -19,7 +19,6 @@ from celery.exceptions import TimeLimitExceeded as CeleryTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -206,28 +205,37 @@ def job_dispatch_due(*, limit: int = 500) -> int:
 
 
 def job_claim(*, job_id, worker: str = "") -> Job | None:
-    """Move a queued job to running and return it; None if it is gone or someone else has it.
+    """Move a queued job to running, record the attempt, and return the job; None if it is
+    gone or someone else has it.
 
     The conditional UPDATE is what makes a second delivery of the same message harmless.
+    It is one SQL statement (update, attempt insert and read back), because this is the
+    worker's hottest path: one round trip instead of five.
     """
     now = timezone.now()
-    with transaction.atomic():
-        claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING,
-            started_at=now,
-            finished_at=None,
-            run_at=None,
-            attempts=F("attempts") + 1,
-            progress_current=None,
-            progress_total=None,
-            progress_message="",
-        )
-        if not claimed:
-            return None
-        job = Job.objects.get(pk=job_id)
-        JobAttempt.objects.create(job=job, number=job.attempts, worker=worker, started_at=now)
+    params = [JobStatus.RUNNING, now, job_id, JobStatus.QUEUED, worker, now]
+    claimed = list(Job.objects.raw(_CLAIM_SQL, params))
+    if not claimed:
+        return None
+    job = claimed[0]
     events.event_publish(job_id=job.pk, kind="status", data={"status": job.status, "attempts": job.attempts})
     return job
+
+
+_CLAIM_SQL = f"""
+    WITH claimed AS (
+        UPDATE {Job._meta.db_table}
+        SET status = %s, started_at = %s, finished_at = NULL, run_at = NULL,
+            attempts = attempts + 1, progress_current = NULL, progress_total = NULL, progress_message = ''
+        WHERE id = %s AND status = %s
+        RETURNING *
+    ), attempt AS (
+        INSERT INTO {JobAttempt._meta.db_table}
+            (job_id, number, worker, started_at, error_type, error_message)
+        SELECT id, attempts, %s, %s, '', '' FROM claimed
+    )
+    SELECT * FROM claimed
+"""
 
 
 def job_execute(*, job: Job, task) -> object:
@@ -352,12 +360,12 @@ def _job_finish(*, job: Job, task, status: str, result=None, exc: BaseException 
 
 def _on_finished_commit(*, job: Job, status: str) -> None:
     """After the terminal status commits: move the job's workflow on, and tell listeners."""
-    job_id, workflow_id = job.pk, job.workflow_id
+    job_id, workflow_id, callback_url = job.pk, job.workflow_id, job.callback_url
 
     def after_commit():
         if workflow_id is not None:
             workflow_advance(workflow_id=workflow_id)
-        job_finished.send(sender=Job, job_id=job_id, status=status)
+        job_finished.send(sender=Job, job_id=job_id, status=status, callback_url=callback_url)
 
     transaction.on_commit(after_commit)
 

@@ -68,6 +68,9 @@ fi
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   apt_install "Redis" redis-server
 fi
+if [ "$MODE" = test ] && ! command -v openssl >/dev/null; then
+  apt_install "OpenSSL (the tests make a certificate with it)" openssl
+fi
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 # PostgreSQL refuses to run as root; as root, the cluster belongs to the 'postgres' user.

@@ -26,6 +26,8 @@ def test_it_accepts_a_job_with_202_a_location_and_the_job(api, django_capture_on
     assert response.status_code == 202
     body = response.json()
     assert response["Location"] == body["url"] == f"http://testserver/api/jobs/{body['id']}/"
+    assert body["links"]["events"] == f"{body['url']}events/"
+    assert body["links"]["cancel"] == f"{body['url']}cancel/"
     assert body["status"] == "queued"
     assert body["params"] == {"x": 2, "y": 3}
     assert (body["result"], body["error"], body["progress"], body["attempts"]) == (None, None, None, 0)

@@ -114,7 +114,12 @@ def test_a_transient_error_is_retried_and_every_attempt_is_kept(live_api):
 def test_a_failed_job_can_be_retried_by_hand(live_api):
     job_id = submit(live_api, "test.fail_first").json()["id"]
     assert wait_until_finished(live_api, job_id)["status"] == "failed"
-    assert post(live_api, f"/api/jobs/{job_id}/retry/").json()["status"] == "queued"
+    retried = post(live_api, f"/api/jobs/{job_id}/retry/")
+    # Read back after the publish: a quick worker may already have it.
+    assert (retried.status_code, retried.json()["status"] in {"queued", "running", "succeeded"}) == (
+        200,
+        True,
+    )
     job = wait_until_finished(live_api, job_id)
     assert (job["status"], job["result"], job["attempts"], job["error"]) == (
         "succeeded",
@@ -136,7 +141,7 @@ def test_a_job_past_its_soft_time_limit_fails_with_time_limit_exceeded(live_api)
 
 def test_a_scheduled_job_waits_for_its_time_and_runs_exactly_once(live_api):
     response = live_api.post(
-        f"{live_api.base_url}/api/jobs/", json={"type": "test.count", "params": {}, "delay_s": 2}, timeout=10
+        f"{live_api.base_url}/api/jobs/", json={"type": "test.count", "params": {}, "delay_s": 5}, timeout=10
     )
     job = response.json()
     assert (job["status"], job["run_at"] is not None) == ("scheduled", True)

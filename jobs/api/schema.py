@@ -27,6 +27,8 @@ _BOUNDS = {
     "max_value": "maximum",
     "min_value": "minimum",
 }
+# A list's length bounds have their own JSON Schema keywords.
+_LIST_BOUNDS = {**_BOUNDS, "max_length": "maxItems", "min_length": "minItems"}
 
 
 def params_json_schema(serializer_class: type[serializers.Serializer]) -> dict:
@@ -51,7 +53,8 @@ def _field_schema(field: serializers.Field) -> dict:
         schema["enum"] = list(field.choices)
     if isinstance(field, serializers.ListField):
         schema["items"] = _field_schema(field.child)
-    for attr, keyword in _BOUNDS.items():
+    bounds = _LIST_BOUNDS if isinstance(field, serializers.ListField) else _BOUNDS
+    for attr, keyword in bounds.items():
         value = getattr(field, attr, None)
         if value is not None:
             schema[keyword] = value

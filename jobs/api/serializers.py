@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from jobs import netguard
 from jobs.models import JobStatus
 from jobs.registry import job_type_list, job_type_names, unknown_job_type_message
 from jobs.selectors import job_result
@@ -49,7 +50,10 @@ class JobCreateInput(serializers.Serializer):
         required=False, min_value=0, max_value=MAX_DELAY_S, help_text="Seconds to wait before starting."
     )
     callback_url = serializers.URLField(
-        required=False, max_length=2000, help_text="Receives a signed POST of the job when it finishes."
+        required=False,
+        max_length=2000,
+        validators=[netguard.validate_outbound_url],
+        help_text="Receives a signed POST of the job when it finishes (public http/https only).",
     )
 
     def validate(self, attrs):
@@ -100,6 +104,12 @@ def error_of(row) -> dict | None:
     return {"type": row.error_type, "message": row.error_message}
 
 
+class LinksOutput(serializers.Serializer):
+    events = serializers.URLField(help_text="Server-Sent Events of this job's changes.")
+    cancel = serializers.URLField(help_text="POST here to cancel.")
+    retry = serializers.URLField(help_text="POST here to run a failed or cancelled job again.")
+
+
 class ProgressOutput(serializers.Serializer):
     current = serializers.IntegerField()
     total = serializers.IntegerField()
@@ -127,6 +137,7 @@ class JobOutput(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     url = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
 
     @extend_schema_field(ProgressOutput(allow_null=True))
     def get_progress(self, job):
@@ -151,6 +162,14 @@ class JobOutput(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, job):
         return reverse("job-detail", kwargs={"pk": job.pk}, request=self.context.get("request"))
+
+    @extend_schema_field(LinksOutput)
+    def get_links(self, job):
+        request = self.context.get("request")
+        return {
+            action: reverse(f"job-{action}", kwargs={"pk": job.pk}, request=request)
+            for action in ("events", "cancel", "retry")
+        }
 
 
 class JobTypeOutput(serializers.Serializer):
