@@ -67,3 +67,17 @@ def test_the_settings_module_fails_loudly_at_start_up_on_bad_values(env, message
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+def test_routine_dispatcher_chatter_is_kept_out_of_the_logs_but_its_errors_are_not():
+    import logging
+
+    from config.logfilters import QuietRoutineTasks
+
+    def record(level, message):
+        return logging.LogRecord("celery.beat", level, __file__, 1, message, None, None)
+
+    quiet = QuietRoutineTasks()
+    assert not quiet.filter(record(logging.INFO, "Sending due task dispatch-due-jobs (jobs.dispatch_due)"))
+    assert quiet.filter(record(logging.ERROR, "Task jobs.dispatch_due raised: OperationalError"))
+    assert quiet.filter(record(logging.INFO, "Task jobs.run[1] succeeded"))

@@ -221,3 +221,21 @@ def test_run_at_and_delay_s_together_are_refused(api):
     )
     assert response.status_code == 400
     assert response.json() == {"delay_s": ["Give run_at or delay_s, not both."]}
+
+
+def test_a_job_killed_at_its_hard_time_limit_is_failed_naming_the_limit(user):
+    from celery.exceptions import TimeLimitExceeded
+
+    job = Job.objects.create(owner=user, type="test.slow", status="running", attempts=1)
+    # What Celery does in the worker's main process after killing the job's process.
+    tasks.run_job.on_failure(TimeLimitExceeded(5), str(job.pk), (), {"job_id": str(job.pk)}, None)
+    job.refresh_from_db()
+    assert (job.status, job.error_type) == (JobStatus.FAILED, "TimeLimitExceeded")
+    assert job.error_message == "The job was stopped at its hard time limit of 5 s."
+
+
+def test_an_ordinary_failure_report_leaves_an_already_failed_job_alone(user):
+    job = Job.objects.create(owner=user, type="math.divide", status="failed", error_type="ZeroDivisionError")
+    tasks.run_job.on_failure(ZeroDivisionError("division by zero"), str(job.pk), (), {}, None)
+    job.refresh_from_db()
+    assert job.error_type == "ZeroDivisionError"

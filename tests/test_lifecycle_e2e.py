@@ -202,3 +202,17 @@ def test_a_failing_workflow_step_stops_the_steps_after_it(live_api):
     assert (first["status"], middle["status"], last["status"]) == ("succeeded", "failed", "cancelled")
     assert last["error"]["message"] == "Step 1 (math.divide) failed; the steps after it did not run."
     assert last["attempts"] == 0
+
+
+def test_an_idempotency_key_replays_the_job_and_refuses_a_changed_body(live_api):
+    url = f"{live_api.base_url}/api/jobs/"
+    body = {"type": "test.count", "params": {}}
+    first = live_api.post(url, json=body, headers={"Idempotency-Key": "order-42"}, timeout=10)
+    replay = live_api.post(url, json=body, headers={"Idempotency-Key": "order-42"}, timeout=10)
+    changed = live_api.post(
+        url, json={**body, "priority": 9}, headers={"Idempotency-Key": "order-42"}, timeout=10
+    )
+    assert (first.status_code, replay.status_code, changed.status_code) == (202, 200, 409)
+    assert replay.json()["id"] == first.json()["id"]
+    wait_until_finished(live_api, first.json()["id"])
+    assert effect_count(first.json()["id"]) == 1

@@ -1,0 +1,14 @@
+import logging
+
+# Tasks that run every second or so: their routine INFO lines would bury everything else.
+QUIET_TASKS = ("jobs.dispatch_due",)
+
+
+class QuietRoutineTasks(logging.Filter):
+    """Drop INFO-and-below records about the routine periodic tasks; warnings and errors pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not any(task in message for task in QUIET_TASKS)
