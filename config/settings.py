@@ -178,6 +178,8 @@ FLOWER_BASIC_AUTH = env_credentials("FLOWER_BASIC_AUTH", "admin:admin")
 FLOWER_PORT = env_int("FLOWER_PORT", 5555, minimum=1, maximum=65535)
 WEB_PORT = env_int("WEB_PORT", 8000, minimum=1, maximum=65535)
 BIND_HOST = env_str("BIND_HOST", "127.0.0.1")
+# Where people reach Flower, for links from the admin to a job's task.
+FLOWER_URL = env_str("FLOWER_URL", f"http://127.0.0.1:{FLOWER_PORT}").rstrip("/")
 
 # --- Celery (read by config/celery_app.py through the CELERY_ namespace) ---------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:63790/0")

@@ -10,6 +10,7 @@ import json
 import logging
 import random
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_celery_results.models import TaskResult
 from rest_framework.exceptions import ValidationError
 
 from jobs import events, tasks
@@ -463,6 +465,30 @@ def job_retry(*, job: Job) -> Job:
         _publish_on_commit([job])
     events.event_publish(job_id=job.pk, kind="status", data={"status": JobStatus.QUEUED})
     return job
+
+
+def job_rerun(*, job: Job, owner=None) -> Job:
+    """Submit a new job with the same type, params, priority and callback as `job`."""
+    spec = JobSpec(type=job.type, params=job.params, priority=job.priority, callback_url=job.callback_url)
+    rerun, _ = job_create(owner=owner or job.owner, spec=spec)
+    return rerun
+
+
+def jobs_prune(*, older_than: datetime, batch_size: int = 1000) -> Iterator[int]:
+    """Delete finished jobs created before `older_than`, with their TaskResult rows, in batches.
+
+    Yields the number deleted per batch, so a caller can show progress. Each batch is its
+    own transaction, so a long prune never holds locks for long. Unfinished jobs are kept.
+    """
+    finished = Job.objects.filter(created_at__lt=older_than, status__in=TERMINAL_STATUSES)
+    while True:
+        with transaction.atomic():
+            ids = list(finished.order_by("created_at").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return
+            TaskResult.objects.filter(task_id__in=[str(pk) for pk in ids]).delete()
+            Job.objects.filter(pk__in=ids).delete()  # attempts and webhook deliveries cascade
+        yield len(ids)
 
 
 # --- Workflows ------------------------------------------------------------------------------

@@ -71,6 +71,10 @@ fi
 if [ "$MODE" = test ] && ! command -v openssl >/dev/null; then
   apt_install "OpenSSL (the tests make a certificate with it)" openssl
 fi
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+if [ "$MODE" = test ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install "Chromium (for the browser tests)" chromium
+fi
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 # PostgreSQL refuses to run as root; as root, the cluster belongs to the 'postgres' user.

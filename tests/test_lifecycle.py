@@ -239,3 +239,34 @@ def test_an_ordinary_failure_report_leaves_an_already_failed_job_alone(user):
     tasks.run_job.on_failure(ZeroDivisionError("division by zero"), str(job.pk), (), {}, None)
     job.refresh_from_db()
     assert job.error_type == "ZeroDivisionError"
+
+
+def test_a_rerun_is_a_new_job_with_the_same_request(user, publish):
+    original = Job.objects.create(
+        owner=user, type="math.add", params={"x": 1, "y": 2}, priority=7, status="failed"
+    )
+    rerun = services.job_rerun(job=original)
+    assert rerun.pk != original.pk
+    assert (rerun.type, rerun.params, rerun.priority, rerun.status) == (
+        "math.add",
+        {"x": 1, "y": 2},
+        7,
+        "queued",
+    )
+
+
+def test_prune_deletes_old_finished_jobs_and_their_results_in_batches(user):
+    from django_celery_results.models import TaskResult
+
+    old = timezone.now() - timedelta(days=40)
+    finished = [Job.objects.create(owner=user, type="math.add", status="succeeded") for _ in range(5)]
+    running = Job.objects.create(owner=user, type="math.add", status="running")
+    recent = Job.objects.create(owner=user, type="math.add", status="succeeded")
+    Job.objects.filter(pk__in=[j.pk for j in [*finished, running]]).update(created_at=old)
+    for job in finished:
+        TaskResult.objects.create(task_id=str(job.pk), status="SUCCESS")
+
+    batches = list(services.jobs_prune(older_than=timezone.now() - timedelta(days=30), batch_size=2))
+    assert batches == [2, 2, 1]
+    assert set(Job.objects.values_list("pk", flat=True)) == {running.pk, recent.pk}
+    assert not TaskResult.objects.exists()
