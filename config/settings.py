@@ -160,6 +160,17 @@ SPECTACULAR_SETTINGS = {
 # --- Jobs ------------------------------------------------------------------------------
 # Modules imported at start-up whose @job_type decorators fill the registry.
 JOB_TYPE_MODULES = env_list("JOB_TYPE_MODULES", ["jobs.builtin_types", "jobs.builtin_io_types"])
+# Liveness: a running job's worker marks it alive this often; the reconciler (run every
+# JOB_RECONCILE_INTERVAL_S) runs a job again when it has been silent for the timeout, up to
+# JOB_MAX_ATTEMPTS_ON_WORKER_LOST attempts, and republishes queued jobs not started after
+# JOB_RECONCILE_QUEUED_AFTER_S (or whose publishing failed).
+JOB_HEARTBEAT_S = env_int("JOB_HEARTBEAT_S", 10, minimum=1)
+JOB_HEARTBEAT_TIMEOUT_S = env_int("JOB_HEARTBEAT_TIMEOUT_S", 60, minimum=2)
+if JOB_HEARTBEAT_TIMEOUT_S <= JOB_HEARTBEAT_S:
+    raise ImproperlyConfigured("JOB_HEARTBEAT_TIMEOUT_S must be greater than JOB_HEARTBEAT_S.")
+JOB_MAX_ATTEMPTS_ON_WORKER_LOST = env_int("JOB_MAX_ATTEMPTS_ON_WORKER_LOST", 3, minimum=1)
+JOB_RECONCILE_INTERVAL_S = env_int("JOB_RECONCILE_INTERVAL_S", 60, minimum=1)
+JOB_RECONCILE_QUEUED_AFTER_S = env_int("JOB_RECONCILE_QUEUED_AFTER_S", 300, minimum=1)
 # Progress is written to the job row at most this often per job (the last step always is).
 JOB_PROGRESS_MIN_INTERVAL_S = 0.2
 # Server-Sent Events: a comment line this often on an idle stream, and a stream's longest life
@@ -217,12 +228,37 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # where operators can change them.
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-jobs": {"task": "jobs.dispatch_due", "schedule": 1.0, "options": {"expires": 10}},
+    "reconcile-jobs": {
+        "task": "jobs.reconcile",
+        "schedule": float(JOB_RECONCILE_INTERVAL_S),
+        "options": {"expires": JOB_RECONCILE_INTERVAL_S},
+    },
 }
+# --- Delivery: how a job survives crashes (the README's "Delivery guarantees" explains) ---
+# Acknowledge a message after the job ran, not before, and put it back if the worker process
+# dies: a killed worker cannot swallow a job. Running twice is harmless (the claim).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# With late acks, a prefetched message is stuck behind a long job; take one at a time.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis hands an unacknowledged message to another worker after this long: it must exceed the
+# longest hard time limit, or a long job would be delivered twice while it still runs.
+CELERY_VISIBILITY_TIMEOUT_S = env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600, minimum=60)
+if CELERY_VISIBILITY_TIMEOUT_S <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT_S must be greater than CELERY_TASK_TIME_LIMIT.")
+# If the worker loses Redis, stop long-running tasks: their messages go back to the queue.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # keep trying while Redis restarts
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True  # and while PostgreSQL restarts
+CELERY_RESULT_BACKEND_MAX_RETRIES = 20
 # Priorities 0-9 on Redis: one list per priority per queue, served most urgent first.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "priority_steps": list(range(10)),
     "sep": ":",
     "queue_order_strategy": "priority",
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
+    "socket_connect_timeout": 5,
 }
 CELERY_TASK_DEFAULT_PRIORITY = 4  # Redis order; the API's default priority 5
 CELERY_TIMEZONE = TIME_ZONE

@@ -13,6 +13,7 @@ class JobsConfig(AppConfig):
 
         for module in settings.JOB_TYPE_MODULES:
             import_module(module)
+        _check_time_limits()
 
         # Celery's own per-task close is disabled (settings.CELERY_DB_REUSE_MAX); treat each
         # task like a request instead, honouring CONN_MAX_AGE and CONN_HEALTH_CHECKS.
@@ -26,3 +27,17 @@ def _close_old_connections(sender=None, **kwargs):
     # An eager task runs inside its caller's transaction; closing would end it (Celery skips these too).
     if not getattr(sender.request, "is_eager", False):
         close_old_connections()
+
+
+def _check_time_limits():
+    """A type's hard limit above the visibility timeout would get a long job delivered twice."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from jobs.registry import job_type_list
+
+    for job_type in job_type_list():
+        if job_type.time_limit is not None and job_type.time_limit >= settings.CELERY_VISIBILITY_TIMEOUT_S:
+            raise ImproperlyConfigured(
+                f"Job type {job_type.name!r} has a time_limit of {job_type.time_limit} s, not below "
+                f"CELERY_VISIBILITY_TIMEOUT_S ({settings.CELERY_VISIBILITY_TIMEOUT_S} s)."
+            )

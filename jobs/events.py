@@ -24,7 +24,8 @@ def stream_key(job_id) -> str:
     return f"jobs:events:{job_id}"
 
 
-def _redis() -> redis.Redis:
+def redis_client() -> redis.Redis:
+    """This process's client for the broker's Redis (events, locks)."""
     global _client
     if _client is None:
         _client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
@@ -36,7 +37,7 @@ def event_publish(*, job_id, kind: str, data: dict) -> None:
     key = stream_key(job_id)
     payload = json.dumps(data, cls=DjangoJSONEncoder)
     try:
-        pipe = _redis().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=False)
         pipe.xadd(key, {"kind": kind, "data": payload}, maxlen=STREAM_MAX_EVENTS, approximate=True)
         pipe.expire(key, STREAM_TTL_S)
         pipe.execute()
@@ -46,7 +47,7 @@ def event_publish(*, job_id, kind: str, data: dict) -> None:
 
 def event_last_id(*, job_id) -> str:
     """The id of the newest event, or "0-0": reading after it yields only later events."""
-    newest = _redis().xrevrange(stream_key(job_id), count=1)
+    newest = redis_client().xrevrange(stream_key(job_id), count=1)
     return newest[0][0].decode() if newest else "0-0"
 
 

@@ -73,6 +73,11 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # For the reconciler: when the job last became queued, whether publishing it failed, and
+    # the running job's last sign of life from its worker.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    publish_failed = models.BooleanField(default=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -88,6 +93,9 @@ class Job(models.Model):
             models.Index(
                 fields=["run_at"], name="job_due", condition=models.Q(status__in=["scheduled", "retrying"])
             ),
+            # The reconciler looks for queued jobs that never started and running ones gone silent.
+            models.Index(fields=["queued_at"], name="job_queued", condition=models.Q(status="queued")),
+            models.Index(fields=["heartbeat_at"], name="job_running", condition=models.Q(status="running")),
         ]
         constraints = [
             models.UniqueConstraint(

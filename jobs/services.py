@@ -9,22 +9,26 @@ import hashlib
 import json
 import logging
 import random
+import threading
 import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from billiard.exceptions import WorkerLostError
 from celery import current_app, states
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TaskRevokedError
 from celery.exceptions import TimeLimitExceeded as CeleryTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 from rest_framework.exceptions import ValidationError
 
-from jobs import events, tasks
+from jobs import events, locks, tasks
 from jobs.exceptions import JobCancelled, JobConflict, TimeLimitExceeded, UnknownJobType
 from jobs.models import TERMINAL_STATUSES, Job, JobAttempt, JobStatus, Workflow
 from jobs.registry import JobType, job_type_get, unknown_job_type_message
@@ -88,6 +92,7 @@ def _job_from_spec(*, owner, spec: JobSpec, **fields) -> Job:
         queue=job_type.queue,
         run_at=spec.run_at if is_later else None,
         status=JobStatus.SCHEDULED if is_later else JobStatus.QUEUED,
+        queued_at=None if is_later else timezone.now(),
         callback_url=spec.callback_url,
         **fields,
     )
@@ -143,7 +148,9 @@ def _publish_on_commit(jobs: list[Job]) -> None:
         try:
             job_publish_many(jobs=jobs)
         except Exception:
+            # The jobs are safe in the ledger; the reconciler publishes them once Redis is back.
             logger.exception("could not publish %d job(s); they stay queued in the ledger", len(jobs))
+            Job.objects.filter(pk__in=[job.pk for job in jobs]).update(publish_failed=True)
 
     transaction.on_commit(publish_after_commit)
 
@@ -194,7 +201,9 @@ def job_dispatch_due(*, limit: int = 500) -> int:
         )
         if not due:
             return 0
-        Job.objects.filter(pk__in=[job.pk for job in due]).update(status=JobStatus.QUEUED)
+        Job.objects.filter(pk__in=[job.pk for job in due]).update(
+            status=JobStatus.QUEUED, queued_at=timezone.now()
+        )
         for job in due:
             job.status = JobStatus.QUEUED
         _publish_on_commit(due)
@@ -227,7 +236,7 @@ def job_claim(*, job_id, worker: str = "") -> Job | None:
 _CLAIM_SQL = f"""
     WITH claimed AS (
         UPDATE {Job._meta.db_table}
-        SET status = %s, started_at = %s, finished_at = NULL, run_at = NULL,
+        SET status = %s, started_at = %s, heartbeat_at = started_at, finished_at = NULL, run_at = NULL,
             attempts = attempts + 1, progress_current = NULL, progress_total = NULL, progress_message = ''
         WHERE id = %s AND status = %s
         RETURNING *
@@ -238,6 +247,30 @@ _CLAIM_SQL = f"""
     )
     SELECT * FROM claimed
 """
+
+
+@contextmanager
+def _heartbeating(*, job_id):
+    """While the job function runs, a thread marks the job alive every JOB_HEARTBEAT_S.
+
+    A job whose heartbeat stops (its worker was killed) is found by the reconciler.
+    """
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(settings.JOB_HEARTBEAT_S):
+            try:
+                Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+            except DatabaseError:
+                logger.warning("could not record the heartbeat of job %s", job_id, exc_info=True)
+        connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def job_execute(*, job: Job, task) -> object:
@@ -256,7 +289,8 @@ def job_execute(*, job: Job, task) -> object:
         if job_type is None:
             raise UnknownJobType(f"No job type {job.type!r} is registered on this worker.")
         params = _params_for_run(job, job_type)
-        result = job_type.func(JobContext(job), **params)
+        with _heartbeating(job_id=job.pk):
+            result = job_type.func(JobContext(job), **params)
         _job_finish(job=job, task=task, status=JobStatus.SUCCEEDED, result=result)
     except JobCancelled:
         logger.info("job %s stopped after being cancelled", job.pk)
@@ -373,9 +407,13 @@ def _on_finished_commit(*, job: Job, status: str) -> None:
 
 
 def job_fail_from_outside(*, job_id, exc: BaseException) -> None:
-    """Fail a job whose process could not record it: killed at its hard time limit, or lost."""
+    """Record what happened to a job whose process could not: killed at its hard time limit
+    (failed), or lost with its worker process (run again as a new attempt, up to a limit)."""
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
+        return
+    if isinstance(exc, WorkerLostError):
+        job_requeue_lost(job=job, reason=str(exc) or "The worker process running the job was lost.")
         return
     if isinstance(exc, CeleryTimeLimitExceeded):
         job_type = job_type_get(job.type)
@@ -456,7 +494,12 @@ def job_retry(*, job: Job) -> Job:
     """Queue a failed or cancelled job again, as a new attempt with the same id and params."""
     with transaction.atomic():
         retried = Job.objects.filter(pk=job.pk, status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).update(
-            status=JobStatus.QUEUED, finished_at=None, run_at=None, error_type="", error_message=""
+            status=JobStatus.QUEUED,
+            queued_at=timezone.now(),
+            finished_at=None,
+            run_at=None,
+            error_type="",
+            error_message="",
         )
         if not retried:
             status = Job.objects.filter(pk=job.pk).values_list("status", flat=True).first()
@@ -465,6 +508,66 @@ def job_retry(*, job: Job) -> Job:
         _publish_on_commit([job])
     events.event_publish(job_id=job.pk, kind="status", data={"status": JobStatus.QUEUED})
     return job
+
+
+# --- Reconciling: nothing accepted is ever lost -----------------------------------------------
+
+
+def job_requeue_lost(*, job: Job, reason: str) -> bool:
+    """Run a job whose worker was lost again, as a new attempt; fail it once attempts run out.
+
+    Conditional on the job still being `running`, so a late report of the same loss, or the
+    reconciler finding it too, changes nothing.
+    """
+    error = {"error_type": "WorkerLost", "error_message": reason}
+    if job.attempts >= settings.JOB_MAX_ATTEMPTS_ON_WORKER_LOST:
+        exc = WorkerLostError(f"{reason} Gave up after {job.attempts} attempts.")
+        return _job_finish(job=job, task=None, status=JobStatus.FAILED, exc=exc)
+    with transaction.atomic():
+        requeued = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts).update(
+            status=JobStatus.QUEUED, queued_at=timezone.now(), heartbeat_at=None, **error
+        )
+        if requeued:
+            _attempt_finish(job=job, **error)
+            _publish_on_commit([job])
+    if requeued:
+        logger.warning("job %s: %s Queued again (attempt %d next).", job.pk, reason, job.attempts + 1)
+        events.event_publish(job_id=job.pk, kind="status", data={"status": JobStatus.QUEUED})
+    return bool(requeued)
+
+
+def jobs_reconcile(*, limit: int = 1000) -> dict:
+    """Find accepted jobs that would otherwise never finish, and put them back on track.
+
+    - running, but no heartbeat for JOB_HEARTBEAT_TIMEOUT_S: the worker died; run it again.
+    - queued, but publishing failed, or still not started JOB_RECONCILE_QUEUED_AFTER_S after
+      it was queued (a lost message, a Redis restart, a crash between commit and publish):
+      publish it again. A duplicate message is harmless: the claim lets one run.
+    Runs under a lock, so two reconcilers never overlap. Returns what it did.
+    """
+    with locks.redis_lock("jobs:reconcile", ttl_s=settings.JOB_RECONCILE_INTERVAL_S) as held:
+        if not held:
+            return {"skipped": True}
+        now = timezone.now()
+        silent = Job.objects.filter(
+            status=JobStatus.RUNNING,
+            heartbeat_at__lt=now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S),
+        )[:limit]
+        requeued = sum(
+            job_requeue_lost(job=job, reason="The worker stopped sending heartbeats.") for job in silent
+        )
+        stuck = list(
+            Job.objects.filter(status=JobStatus.QUEUED)
+            .filter(
+                Q(publish_failed=True)
+                | Q(queued_at__lt=now - timedelta(seconds=settings.JOB_RECONCILE_QUEUED_AFTER_S))
+            )
+            .order_by("queued_at")[:limit]
+        )
+        if stuck:
+            job_publish_many(jobs=stuck)
+            Job.objects.filter(pk__in=[job.pk for job in stuck]).update(publish_failed=False, queued_at=now)
+        return {"requeued": requeued, "republished": len(stuck)}
 
 
 def job_rerun(*, job: Job, owner=None) -> Job:
@@ -547,7 +650,9 @@ def workflow_advance(*, workflow_id) -> None:
             return
         previous = steps[waiting.step - 1]
         if previous.status == JobStatus.SUCCEEDED:
-            Job.objects.filter(pk=waiting.pk, status=JobStatus.PENDING).update(status=JobStatus.QUEUED)
+            Job.objects.filter(pk=waiting.pk, status=JobStatus.PENDING).update(
+                status=JobStatus.QUEUED, queued_at=timezone.now()
+            )
             waiting.status = JobStatus.QUEUED
             _publish_on_commit([waiting])
 

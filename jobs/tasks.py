@@ -37,6 +37,14 @@ def dispatch_due():
         logger.info("dispatched %d due job(s)", count)
 
 
+@shared_task(name="jobs.reconcile", ignore_result=True)
+def reconcile():
+    """Run lost jobs again and republish stuck ones (run by beat every minute)."""
+    outcome = services.jobs_reconcile()
+    if outcome.get("requeued") or outcome.get("republished"):
+        logger.warning("reconciler: %s", outcome)
+
+
 @control_command(args=[("job_id", str)], signature="<job_id>")
 def job_terminate(state, job_id):
     """Terminate the process running a job, without adding its id to Celery's revoked set."""

@@ -1,0 +1,131 @@
+"""Nothing accepted is lost: publishing failures, lost messages and lost workers are repaired."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from billiard.exceptions import WorkerLostError
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from jobs import locks, services, tasks
+from jobs.models import Job, JobAttempt, JobStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def publish():
+    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
+        yield apply_async
+
+
+def published_ids(publish):
+    return {call.kwargs["task_id"] for call in publish.call_args_list}
+
+
+def test_a_job_whose_publishing_failed_is_flagged_and_published_by_the_reconciler(
+    user, publish, django_capture_on_commit_callbacks
+):
+    publish.side_effect = ConnectionError("Redis is down")
+    with django_capture_on_commit_callbacks(execute=True):
+        job, _ = services.job_create(
+            owner=user, spec=services.job_spec_build(type="math.add", params={"x": 1, "y": 2})
+        )
+    job.refresh_from_db()
+    assert (job.status, job.publish_failed) == (JobStatus.QUEUED, True)
+
+    publish.side_effect = None
+    publish.reset_mock()
+    assert services.jobs_reconcile() == {"requeued": 0, "republished": 1}
+    assert published_ids(publish) == {str(job.pk)}
+    job.refresh_from_db()
+    assert job.publish_failed is False
+
+
+def test_only_queued_jobs_waiting_past_the_grace_period_are_republished(user, publish, settings):
+    settings.JOB_RECONCILE_QUEUED_AFTER_S = 300
+    stuck = Job.objects.create(owner=user, type="math.add", queued_at=timezone.now() - timedelta(minutes=10))
+    fresh = Job.objects.create(owner=user, type="math.add", queued_at=timezone.now())
+    services.jobs_reconcile()
+    assert published_ids(publish) == {str(stuck.pk)}
+    assert str(fresh.pk) not in published_ids(publish)
+
+
+def silent_running_job(user, attempts=1):
+    job = Job.objects.create(
+        owner=user,
+        type="math.add",
+        status="running",
+        attempts=attempts,
+        started_at=timezone.now() - timedelta(minutes=5),
+        heartbeat_at=timezone.now() - timedelta(minutes=5),
+    )
+    JobAttempt.objects.create(job=job, number=attempts, worker="w@dead", started_at=job.started_at)
+    return job
+
+
+def test_a_running_job_gone_silent_runs_again_as_a_new_attempt(
+    user, publish, django_capture_on_commit_callbacks
+):
+    job = silent_running_job(user)
+    alive = Job.objects.create(owner=user, type="math.add", status="running", heartbeat_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.jobs_reconcile()["requeued"] == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert published_ids(publish) == {str(job.pk)}
+    attempt = job.attempt_set.get()
+    assert (attempt.error_type, attempt.finished_at is not None) == ("WorkerLost", True)
+    alive.refresh_from_db()
+    assert alive.status == JobStatus.RUNNING
+
+
+def test_a_job_lost_too_often_fails_with_worker_lost(user, publish, settings):
+    settings.JOB_MAX_ATTEMPTS_ON_WORKER_LOST = 3
+    job = silent_running_job(user, attempts=3)
+    services.jobs_reconcile()
+    job.refresh_from_db()
+    assert (job.status, job.error_type) == (JobStatus.FAILED, "WorkerLostError")
+    assert "Gave up after 3 attempts" in job.error_message
+    assert TaskResult.objects.get(task_id=str(job.pk)).status == "FAILURE"
+    publish.assert_not_called()
+
+
+def test_a_lost_worker_process_reported_by_celery_requeues_the_job_at_once(
+    user, publish, django_capture_on_commit_callbacks
+):
+    job = silent_running_job(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.run_job.on_failure(
+            WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)."), str(job.pk), (), {}, None
+        )
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert published_ids(publish) == {str(job.pk)}
+
+
+def test_two_reconcilers_never_overlap(user, publish):
+    silent_running_job(user)
+    with locks.redis_lock("jobs:reconcile", ttl_s=30) as held:
+        assert held
+        assert services.jobs_reconcile() == {"skipped": True}
+    assert Job.objects.get().status == JobStatus.RUNNING
+
+
+def test_a_lock_is_held_by_one_caller_and_released_after(user):
+    with locks.redis_lock("tests:lock", ttl_s=5) as first, locks.redis_lock("tests:lock", ttl_s=5) as second:
+        assert (first, second) == (True, False)
+    with locks.redis_lock("tests:lock", ttl_s=5) as again:
+        assert again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_job_keeps_sending_heartbeats(user, settings):
+    settings.JOB_HEARTBEAT_S = 1
+    job = Job.objects.create(owner=user, type="test.sleep", params={"seconds": 2.5})
+    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    # Claimed at started_at; the thread beat at least twice during the 2.5 s run.
+    assert job.heartbeat_at >= job.started_at + timedelta(seconds=1.9)
