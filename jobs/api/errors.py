@@ -1,5 +1,9 @@
 import logging
+import sys
 
+import redis
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import JsonResponse
 from django.views import defaults
 from rest_framework.response import Response
@@ -9,11 +13,23 @@ from jobs.exceptions import JobConflict
 
 logger = logging.getLogger(__name__)
 
+# A database or Redis outage is temporary: say so, and when to try again, instead of a 500.
+OUTAGES = (DatabaseError, redis.RedisError)
+RETRY_AFTER_S = 10
+UNAVAILABLE = {"detail": "The service is briefly unavailable; please retry shortly."}
+TOO_LARGE = {"detail": "The request body is too large."}
+
 
 def exception_handler(exc, context):
-    """DRF's handler, plus 409 for state conflicts and a JSON 500 for anything unexpected."""
+    """DRF's handler, plus 409 for state conflicts, 413 for oversized bodies, 503 for outages,
+    and a JSON 500 for anything unexpected: never an HTML page or a traceback."""
     if isinstance(exc, JobConflict):
         return Response({"detail": str(exc)}, status=409)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(TOO_LARGE, status=413)
+    if isinstance(exc, OUTAGES):
+        logger.warning("outage answered with 503: %r", exc)
+        return Response(UNAVAILABLE, status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
@@ -32,6 +48,11 @@ def not_found(request, exception):
 
 
 def server_error(request):
+    exc = sys.exc_info()[1]
     if request.path.startswith("/api/"):
+        if isinstance(exc, OUTAGES):
+            response = JsonResponse(UNAVAILABLE, status=503)
+            response["Retry-After"] = str(RETRY_AFTER_S)
+            return response
         return JsonResponse({"detail": "Internal server error."}, status=500)
     return defaults.server_error(request)
