@@ -5,6 +5,7 @@ ImproperlyConfigured at start-up (see config/env.py). The README lists every var
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -146,6 +147,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "jobs.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000),
     "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
+    # Per user (per address for anonymous requests); 429 with Retry-After beyond these.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_THROTTLE_USER", "6000/min"),
+        "anon": env_str("API_THROTTLE_ANON", "120/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Job service API",
@@ -161,6 +171,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Jobs ------------------------------------------------------------------------------
 # Modules imported at start-up whose @job_type decorators fill the registry.
+# A user with this many unfinished jobs gets 429 on further submits until some finish.
+JOB_MAX_ACTIVE_PER_USER = env_int("JOB_MAX_ACTIVE_PER_USER", 10_000, minimum=1)
 JOB_TYPE_MODULES = env_list("JOB_TYPE_MODULES", ["jobs.builtin_types", "jobs.builtin_io_types"])
 # Liveness: a running job's worker marks it alive this often; the reconciler (run every
 # JOB_RECONCILE_INTERVAL_S) runs a job again when it has been silent for the timeout, up to
@@ -199,6 +211,16 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:63790/0")
 if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured(f"CELERY_BROKER_URL must be a redis:// URL, got {CELERY_BROKER_URL!r}.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Shared by every web process, so throttling counts a user's requests across all of them.
+# By default database 1 of the broker's Redis.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_URL", urlsplit(CELERY_BROKER_URL)._replace(path="/1").geturl()),
+        "KEY_PREFIX": "cache",
+    }
+}
 # django-celery-results' "django-db" backend, storing each state in one upsert (jobs/results.py).
 CELERY_RESULT_BACKEND = "jobs.results:UpsertDatabaseBackend"
 CELERY_RESULT_EXTENDED = True

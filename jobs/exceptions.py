@@ -15,3 +15,7 @@ class JobCancelled(Exception):
 
 class JobConflict(Exception):
     """The request does not fit the job's current state (e.g. cancelling a finished job)."""
+
+
+class TooManyActiveJobs(Exception):
+    """The user already has JOB_MAX_ACTIVE_PER_USER unfinished jobs."""

@@ -29,7 +29,7 @@ from django_celery_results.models import TaskResult
 from rest_framework.exceptions import ValidationError
 
 from jobs import events, locks, tasks
-from jobs.exceptions import JobCancelled, JobConflict, TimeLimitExceeded, UnknownJobType
+from jobs.exceptions import JobCancelled, JobConflict, TimeLimitExceeded, TooManyActiveJobs, UnknownJobType
 from jobs.models import TERMINAL_STATUSES, Job, JobAttempt, JobStatus, Workflow
 from jobs.registry import JobType, job_type_get, unknown_job_type_message
 from jobs.signals import job_finished
@@ -81,6 +81,16 @@ def job_spec_build(
     return JobSpec(type=type, params=validated, priority=priority, run_at=run_at, callback_url=callback_url)
 
 
+def _check_active_cap(*, owner, adding: int) -> None:
+    """Refuse work beyond the per-user cap on unfinished jobs (a soft cap under concurrency)."""
+    active = Job.objects.filter(owner=owner).exclude(status__in=TERMINAL_STATUSES).count()
+    if active + adding > settings.JOB_MAX_ACTIVE_PER_USER:
+        raise TooManyActiveJobs(
+            f"You have {active} unfinished jobs; the limit is {settings.JOB_MAX_ACTIVE_PER_USER}. "
+            "Submit more once some have finished."
+        )
+
+
 def _job_from_spec(*, owner, spec: JobSpec, **fields) -> Job:
     job_type = job_type_get(spec.type)
     is_later = spec.run_at is not None and spec.run_at > timezone.now()
@@ -112,6 +122,7 @@ def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job,
     the job stays `queued` in the ledger rather than the request failing after the job
     was already committed.
     """
+    _check_active_cap(owner=owner, adding=1)
     fingerprint = _fingerprint(spec) if idempotency_key else ""
     job = _job_from_spec(
         owner=owner, spec=spec, idempotency_key=idempotency_key, request_fingerprint=fingerprint
@@ -133,6 +144,7 @@ def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job,
 
 def job_create_many(*, owner, specs: list[JobSpec]) -> list[Job]:
     """Record many jobs in one transaction and publish them in one Redis round trip."""
+    _check_active_cap(owner=owner, adding=len(specs))
     jobs = [_job_from_spec(owner=owner, spec=spec) for spec in specs]
     with transaction.atomic():
         Job.objects.bulk_create(jobs)

@@ -9,7 +9,7 @@ from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from jobs.exceptions import JobConflict
+from jobs.exceptions import JobConflict, TooManyActiveJobs
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ def exception_handler(exc, context):
     and a JSON 500 for anything unexpected: never an HTML page or a traceback."""
     if isinstance(exc, JobConflict):
         return Response({"detail": str(exc)}, status=409)
+    if isinstance(exc, TooManyActiveJobs):
+        return Response({"detail": str(exc)}, status=429, headers={"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(exc, RequestDataTooBig):
         return Response(TOO_LARGE, status=413)
     if isinstance(exc, OUTAGES):
