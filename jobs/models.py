@@ -89,6 +89,8 @@ class Job(models.Model):
             # The admin lists everyone's jobs and filters them by status.
             models.Index(fields=["-created_at", "-id"], name="job_created"),
             models.Index(fields=["status", "-created_at"], name="job_status_created"),
+            models.Index(fields=["type", "-created_at"], name="job_type_created"),
+            models.Index(fields=["queue", "-created_at"], name="job_queue_created"),
             # The dispatcher looks for due scheduled and retrying jobs.
             models.Index(
                 fields=["run_at"], name="job_due", condition=models.Q(status__in=["scheduled", "retrying"])

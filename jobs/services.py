@@ -583,8 +583,13 @@ def jobs_reconcile(*, limit: int = 1000) -> dict:
 
 
 def job_rerun(*, job: Job, owner=None) -> Job:
-    """Submit a new job with the same type, params, priority and callback as `job`."""
-    spec = JobSpec(type=job.type, params=job.params, priority=job.priority, callback_url=job.callback_url)
+    """Submit a new job with the same type, params, priority and callback as `job`.
+
+    The params are validated again: the type may have changed, or gone, since.
+    """
+    spec = job_spec_build(
+        type=job.type, params=job.params, priority=job.priority, callback_url=job.callback_url
+    )
     rerun, _ = job_create(owner=owner or job.owner, spec=spec)
     return rerun
 

@@ -81,3 +81,46 @@ def test_routine_dispatcher_chatter_is_kept_out_of_the_logs_but_its_errors_are_n
     assert not quiet.filter(record(logging.INFO, "Sending due task dispatch-due-jobs (jobs.dispatch_due)"))
     assert quiet.filter(record(logging.ERROR, "Task jobs.dispatch_due raised: OperationalError"))
     assert quiet.filter(record(logging.INFO, "Task jobs.run[1] succeeded"))
+
+
+def test_production_settings_pass_the_deploy_check_without_warnings():
+    production = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "HTTPS": "true",
+        "SECRET_KEY": "k" + "".join(chr(ord("a") + (i * 7) % 26) for i in range(60)) + "9$Qz!",
+        "ALLOWED_HOSTS": "jobs.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=production,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_the_repository_holds_no_secrets():
+    import re
+
+    patterns = [
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+        r"AKIA[0-9A-Z]{16}",
+        r"whsec_[A-Za-z0-9_-]{30,}",
+        r"(?i)(secret_key|password|token)[\"']?\s*[:=]\s*[\"'][^\"'\s]{24,}[\"']",
+    ]
+    # Placeholders that say what they are, for development and the compose demo.
+    placeholders = ("insecure", "dev-only", "change-me", "build-only", "example")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    found = []
+    for name in tracked.split():
+        path = ROOT / name
+        if path.suffix in {".png", ".ico"} or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="ignore").splitlines(), 1):
+            if any(re.search(p, line) for p in patterns) and not any(word in line for word in placeholders):
+                found.append(f"{name}:{number}")
+    assert found == []

@@ -6,6 +6,7 @@ import pytest
 import redis
 import requests
 from django.db import OperationalError
+from django.utils import timezone
 
 from jobs import selectors, services
 from jobs.models import Job
@@ -94,3 +95,17 @@ def test_with_redis_down_a_job_is_accepted_and_runs_once_redis_is_back(live_api,
     # What the reconciler does every minute, against the real Redis the live worker uses.
     assert services.jobs_reconcile()["republished"] == 1
     assert wait_until_finished(live_api, job.pk)["result"] == 42
+
+
+@pytest.mark.e2e
+def test_the_worker_refuses_a_pickled_message(live_api, user, celery_worker):
+    from config.celery_app import app
+
+    job = Job.objects.create(owner=user, type="test.count", queued_at=timezone.now())
+    # Someone with access to Redis sends a pickle: JSON is the only content the worker accepts.
+    app.send_task("jobs.run", kwargs={"job_id": str(job.pk)}, task_id=str(job.pk), serializer="pickle")
+    wait_for(
+        lambda: "untrusted content of type pickle" in celery_worker.log(), timeout=20, what="the refusal"
+    )
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("queued", 0)

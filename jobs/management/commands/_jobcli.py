@@ -10,6 +10,7 @@ from time import monotonic, sleep
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from jobs import selectors
@@ -206,3 +207,86 @@ class JobActionCommand(BaseCommand):
         except JobConflict as conflict:
             raise CommandError(str(conflict)) from None
         self.stdout.write(f"Job {job.pk} is {job.status}.")
+
+
+# --- Lists and batches (jobs, prune) --------------------------------------------------------
+
+
+def job_list_any(*, owner=None, status: str | None = None, type: str | None = None) -> QuerySet[Job]:
+    """Everyone's jobs, or one owner's, newest first: what the admin's job list shows.
+
+    Each filter is served by an index that ends in created_at, as the admin's and the API's are.
+    """
+    jobs = Job.objects.select_related("owner")
+    if owner is not None:
+        jobs = jobs.filter(owner=owner)
+    if status:
+        jobs = jobs.filter(status=status)
+    if type:
+        jobs = jobs.filter(type=type)
+    return jobs.order_by("-created_at", "-id")
+
+
+def duration_text(job: Job) -> str:
+    return "-" if job.duration is None else f"{job.duration.total_seconds():.2f} s"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns two spaces apart, under a header line."""
+    widths = [max(len(row[index]) for row in [headers, *rows]) for index in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [headers, *rows]
+    )
+
+
+def planner_row_estimate(queryset: QuerySet) -> int:
+    """PostgreSQL's estimate of how many rows the queryset has, from its plan: no rows are read."""
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def count_for_progress(queryset: QuerySet, *, cap: int = 100_000) -> tuple[int, bool]:
+    """(count, exact): an exact count up to `cap` rows; past it, the planner's estimate.
+
+    Enough for a progress bar, without counting millions of rows before the work starts.
+    """
+    counted = queryset.order_by()[: cap + 1].count()
+    if counted <= cap:
+        return counted, True
+    return max(planner_row_estimate(queryset), counted), False
+
+
+class BatchProgress:
+    """Report the progress of work done in batches on stderr: `[######........] 4,000/10,000`.
+
+    On a terminal, one bar redrawn in place with \\r; otherwise (a log, a pipe) one line per
+    batch. An estimated total is shown with a `~` and grows if the work outruns it.
+    """
+
+    width = 30
+
+    def __init__(self, stderr: OutputWrapper, *, total: int, exact: bool = True):
+        self.stderr = stderr
+        self.redraw = stderr.isatty()
+        self.total = total
+        self.exact = exact
+        self.shown = False
+
+    def line(self, done: int) -> str:
+        self.total = max(self.total, done)
+        filled = self.width * done // self.total if self.total else self.width
+        total = f"{self.total:,}" if self.exact else f"~{self.total:,}"
+        return f"[{'#' * filled}{'.' * (self.width - filled)}] {done:,}/{total}"
+
+    def show(self, done: int) -> None:
+        if self.redraw:
+            self.stderr.write(f"\r{self.line(done)}", style_func=_plain, ending="")
+            self.stderr.flush()
+        else:
+            self.stderr.write(self.line(done), style_func=_plain)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.redraw and self.shown:
+            self.stderr.write("", style_func=_plain)
