@@ -35,6 +35,10 @@ class JobType:
     # True: a cancel lets the function notice ctx.cancelled and stop cleanly instead of
     # terminating its process.
     cooperative_cancel: bool = False
+    # True: the function's own writes to this database commit in the same transaction as the
+    # job's success, so they happen exactly once even if a worker dies midway. For short jobs
+    # only: the transaction stays open while the function runs.
+    transactional: bool = False
 
 
 _registry: dict[str, JobType] = {}
@@ -44,7 +48,7 @@ def job_type(name: str, *, params: type[serializers.Serializer], **options):
     """Register the decorated function as the job type `name` (a dotted name, e.g. "math.add").
 
     `options` are JobType's optional fields: queue, retry_on, max_retries, backoff_s,
-    backoff_max_s, soft_time_limit, time_limit, cooperative_cancel.
+    backoff_max_s, soft_time_limit, time_limit, cooperative_cancel, transactional.
     """
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -22,7 +22,7 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded, TaskRevokedError
 from celery.exceptions import TimeLimitExceeded as CeleryTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -302,11 +302,22 @@ def job_execute(*, job: Job, task) -> object:
             raise UnknownJobType(f"No job type {job.type!r} is registered on this worker.")
         params = _params_for_run(job, job_type)
         with _heartbeating(job_id=job.pk):
-            result = job_type.func(JobContext(job), **params)
-        _job_finish(job=job, task=task, status=JobStatus.SUCCEEDED, result=result)
+            if job_type.transactional:
+                result = _run_in_transaction(job=job, job_type=job_type, params=params, task=task)
+            else:
+                result = job_type.func(JobContext(job), **params)
+                _job_finish(job=job, task=task, status=JobStatus.SUCCEEDED, result=result)
+    except _Superseded:
+        logger.warning("job %s attempt %d was superseded; its writes were rolled back", job.pk, job.attempts)
+        return None
     except JobCancelled:
         logger.info("job %s stopped after being cancelled", job.pk)
         return None
+    except (OperationalError, InterfaceError):
+        # The database went away: not the job's fault, and nothing can be recorded now. The job
+        # stays `running`; once its heartbeat is stale the reconciler runs it again.
+        logger.warning("job %s: database unavailable; leaving it to the reconciler", job.pk)
+        raise
     except SoftTimeLimitExceeded:
         limit = (job_type and job_type.soft_time_limit) or settings.CELERY_TASK_SOFT_TIME_LIMIT
         exc = TimeLimitExceeded(f"The job ran past its soft time limit of {limit:g} s.")
@@ -320,6 +331,22 @@ def job_execute(*, job: Job, task) -> object:
             ) from exc
         _job_finish(job=job, task=task, status=JobStatus.FAILED, exc=exc)
         raise
+    return result
+
+
+class _Superseded(Exception):
+    """The job left this attempt's `running` state while it ran (cancelled, or run again)."""
+
+
+def _run_in_transaction(*, job: Job, job_type: JobType, params: dict, task):
+    """Run a transactional type: its database writes commit together with its success, or not
+    at all. An attempt that was killed, or superseded by a newer one, leaves no trace."""
+    from jobs.context import JobContext
+
+    with transaction.atomic():
+        result = job_type.func(JobContext(job), **params)
+        if not _job_finish(job=job, task=task, status=JobStatus.SUCCEEDED, result=result):
+            raise _Superseded
     return result
 
 
@@ -351,7 +378,7 @@ def _job_schedule_retry(*, job: Job, job_type: JobType, exc: Exception) -> datet
     retry_at = timezone.now() + timedelta(seconds=delay)
     error = {"error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
     with transaction.atomic():
-        moved = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        moved = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts).update(
             status=JobStatus.RETRYING, run_at=retry_at, **error
         )
         if moved:
@@ -385,7 +412,9 @@ def _job_finish(*, job: Job, task, status: str, result=None, exc: BaseException 
     if exc is not None:
         error = {"error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
     with transaction.atomic():
-        finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        # Only this attempt may finish the job: a newer attempt, started by the reconciler while
+        # this one was cut off, owns it now.
+        finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts).update(
             status=status, finished_at=timezone.now(), **error
         )
         if not finished:
@@ -420,18 +449,21 @@ def _on_finished_commit(*, job: Job, status: str) -> None:
 
 def job_fail_from_outside(*, job_id, exc: BaseException) -> None:
     """Record what happened to a job whose process could not: killed at its hard time limit
-    (failed), or lost with its worker process (run again as a new attempt, up to a limit)."""
+    (failed), or lost with its worker process (run again as a new attempt, up to a limit).
+    Any other failure was recorded by the job itself, or (a database outage) is left to the
+    reconciler."""
+    if not isinstance(exc, WorkerLostError | CeleryTimeLimitExceeded):
+        return
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return
     if isinstance(exc, WorkerLostError):
         job_requeue_lost(job=job, reason=str(exc) or "The worker process running the job was lost.")
         return
-    if isinstance(exc, CeleryTimeLimitExceeded):
-        job_type = job_type_get(job.type)
-        limit = (job_type and job_type.time_limit) or settings.CELERY_TASK_TIME_LIMIT
-        exc = TimeLimitExceeded(f"The job was stopped at its hard time limit of {limit:g} s.")
-    _job_finish(job=job, task=None, status=JobStatus.FAILED, exc=exc)
+    job_type = job_type_get(job.type)
+    limit = (job_type and job_type.time_limit) or settings.CELERY_TASK_TIME_LIMIT
+    stopped = TimeLimitExceeded(f"The job was stopped at its hard time limit of {limit:g} s.")
+    _job_finish(job=job, task=None, status=JobStatus.FAILED, exc=stopped)
 
 
 def job_report_progress(*, job_id, current: int, total: int, message: str = "") -> None:

@@ -72,3 +72,30 @@ def fail_first(ctx):
     if ctx.job.attempts == 1:
         raise ValueError("the first attempt always fails")
     return "second time lucky"
+
+
+LEDGER_TABLE_SQL = (
+    "CREATE TABLE IF NOT EXISTS test_ledger "
+    "(job_id uuid NOT NULL, attempt int NOT NULL, written_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+def ledger_table_ensure(cursor) -> None:
+    cursor.execute(LEDGER_TABLE_SQL)
+
+
+class LedgerParams(serializers.Serializer):
+    sleep_s = serializers.FloatField(min_value=0, max_value=10, default=0)
+
+
+@job_type("test.ledger", params=LedgerParams, transactional=True)
+def ledger(ctx, *, sleep_s):
+    """Write one ledger row per successful run, in the job's transaction: exactly once."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO test_ledger (job_id, attempt) VALUES (%s, %s)", [ctx.job_id, ctx.job.attempts]
+        )
+    time.sleep(sleep_s)
+    return ctx.job.attempts

@@ -129,3 +129,43 @@ def test_a_running_job_keeps_sending_heartbeats(user, settings):
     assert job.status == JobStatus.SUCCEEDED
     # Claimed at started_at; the thread beat at least twice during the 2.5 s run.
     assert job.heartbeat_at >= job.started_at + timedelta(seconds=1.9)
+
+
+@pytest.fixture
+def ledger_rows(db):
+    from django.db import connection
+
+    from tests.job_types import ledger_table_ensure
+
+    with connection.cursor() as cursor:
+        ledger_table_ensure(cursor)
+
+    def rows(job):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT attempt FROM test_ledger WHERE job_id = %s ORDER BY attempt", [str(job.pk)]
+            )
+            return [attempt for (attempt,) in cursor.fetchall()]
+
+    return rows
+
+
+def test_a_transactional_job_writes_its_effect_together_with_its_success(user, ledger_rows):
+    job = Job.objects.create(owner=user, type="test.ledger", params={"sleep_s": 0})
+    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert ledger_rows(job) == [1]
+
+
+def test_a_superseded_attempt_rolls_its_effect_back(user, ledger_rows):
+    job = Job.objects.create(owner=user, type="test.ledger", params={"sleep_s": 0}, queued_at=timezone.now())
+    stale = services.job_claim(job_id=job.pk)
+    # Meanwhile the reconciler gave up on this attempt and a second one took the job over.
+    Job.objects.filter(pk=job.pk).update(attempts=2)
+
+    assert services.job_execute(job=stale, task=tasks.run_job) is None
+    assert ledger_rows(job) == []
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.RUNNING, 2)
+    assert not TaskResult.objects.filter(task_id=str(job.pk)).exists()
