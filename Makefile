@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help run test services stop lint format clean
+.PHONY: help run test chaos services stop lint format clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -14,6 +14,10 @@ run:  ## PostgreSQL, Redis, web, worker, beat and Flower in the foreground; Ctrl
 test:  ## ruff, Django checks and pytest against a private PostgreSQL and Redis (PYTEST_ARGS=...)
 	@scripts/venv.sh requirements-dev.txt
 	@scripts/stack.sh test $(PYTEST_ARGS)
+
+chaos:  ## 600 jobs while workers, Redis and PostgreSQL are killed; prints lost and duplicated (both must be 0)
+	@scripts/venv.sh requirements-dev.txt
+	@python scripts/chaos.py --jobs 600 --postgres-down-s 20 --json .var/chaos-result.json
 
 services:  ## Start the test stack's PostgreSQL and Redis and leave them up (for running pytest directly)
 	@scripts/stack.sh up test

@@ -236,7 +236,7 @@ def job_claim(*, job_id, worker: str = "") -> Job | None:
     worker's hottest path: one round trip instead of five.
     """
     now = timezone.now()
-    params = [JobStatus.RUNNING, now, job_id, JobStatus.QUEUED, worker, now]
+    params = [JobStatus.RUNNING, now, now, job_id, JobStatus.QUEUED, worker, now]
     claimed = list(Job.objects.raw(_CLAIM_SQL, params))
     if not claimed:
         return None
@@ -248,7 +248,7 @@ def job_claim(*, job_id, worker: str = "") -> Job | None:
 _CLAIM_SQL = f"""
     WITH claimed AS (
         UPDATE {Job._meta.db_table}
-        SET status = %s, started_at = %s, heartbeat_at = started_at, finished_at = NULL, run_at = NULL,
+        SET status = %s, started_at = %s, heartbeat_at = %s, finished_at = NULL, run_at = NULL,
             attempts = attempts + 1, progress_current = NULL, progress_total = NULL, progress_message = ''
         WHERE id = %s AND status = %s
         RETURNING *
@@ -593,9 +593,9 @@ def jobs_reconcile(*, limit: int = 1000) -> dict:
         if not held:
             return {"skipped": True}
         now = timezone.now()
-        silent = Job.objects.filter(
-            status=JobStatus.RUNNING,
-            heartbeat_at__lt=now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S),
+        cutoff = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S)
+        silent = Job.objects.filter(status=JobStatus.RUNNING).filter(
+            Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
         )[:limit]
         requeued = sum(
             job_requeue_lost(job=job, reason="The worker stopped sending heartbeats.") for job in silent

@@ -169,3 +169,9 @@ def test_a_superseded_attempt_rolls_its_effect_back(user, ledger_rows):
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.RUNNING, 2)
     assert not TaskResult.objects.filter(task_id=str(job.pk)).exists()
+
+
+def test_a_running_job_killed_before_its_first_heartbeat_is_found_too(user, publish):
+    job = silent_running_job(user)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=None)
+    assert services.jobs_reconcile()["requeued"] == 1

@@ -161,3 +161,12 @@ def test_progress_refuses_a_zero_total(user):
     job = make_job(user, "math.add", x=1, y=2)
     with pytest.raises(ValueError):
         services.job_report_progress(job_id=job.pk, current=0, total=0)
+
+
+def test_a_claim_marks_the_job_alive_and_records_the_attempt(user):
+    job = make_job(user, "math.add", x=1, y=2)
+    claimed = services.job_claim(job_id=job.pk, worker="w1@host")
+    claimed.refresh_from_db()
+    assert claimed.heartbeat_at == claimed.started_at is not None
+    attempt = claimed.attempt_set.get()
+    assert (attempt.number, attempt.worker, attempt.started_at) == (1, "w1@host", claimed.started_at)
