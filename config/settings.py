@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "jobs",
     "webhooks",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -182,7 +184,9 @@ SPECTACULAR_SETTINGS = {
 # Modules imported at start-up whose @job_type decorators fill the registry.
 # A user with this many unfinished jobs gets 429 on further submits until some finish.
 JOB_MAX_ACTIVE_PER_USER = env_int("JOB_MAX_ACTIVE_PER_USER", 10_000, minimum=1)
-JOB_TYPE_MODULES = env_list("JOB_TYPE_MODULES", ["jobs.builtin_types", "jobs.builtin_io_types"])
+JOB_TYPE_MODULES = env_list(
+    "JOB_TYPE_MODULES", ["jobs.builtin_types", "jobs.builtin_io_types", "reports.job_types"]
+)
 # Liveness: a running job's worker marks it alive this often; the reconciler (run every
 # JOB_RECONCILE_INTERVAL_S) runs a job again when it has been silent for the timeout, up to
 # JOB_MAX_ATTEMPTS_ON_WORKER_LOST attempts, and republishes queued jobs not started after
@@ -267,6 +271,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "jobs.reconcile",
         "schedule": float(JOB_RECONCILE_INTERVAL_S),
         "options": {"expires": JOB_RECONCILE_INTERVAL_S},
+    },
+    # Each run reports the last complete hour or day before it. A trigger still waiting in the
+    # queue after the next boundary would report the wrong window, so it expires before that.
+    "report-hourly": {
+        "task": "reports.generate_scheduled",
+        "schedule": crontab(minute=5),
+        "kwargs": {"window": "hour"},
+        "options": {"expires": 55 * 60},
+    },
+    "report-daily": {
+        "task": "reports.generate_scheduled",
+        "schedule": crontab(minute=10, hour=0),
+        "kwargs": {"window": "day"},
+        "options": {"expires": 23 * 3600},
     },
 }
 # --- Delivery: how a job survives crashes (the README's "Delivery guarantees" explains) ---

@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("jobs.api.urls")),
     path("api/", include("webhooks.urls")),
+    path("", include("reports.urls")),
     path("api-auth/", include("rest_framework.urls")),
 ]
 

@@ -91,6 +91,10 @@ class Job(models.Model):
             models.Index(fields=["status", "-created_at"], name="job_status_created"),
             models.Index(fields=["type", "-created_at"], name="job_type_created"),
             models.Index(fields=["queue", "-created_at"], name="job_queue_created"),
+            # Reports select the jobs that finished in their window.
+            models.Index(
+                fields=["finished_at"], name="job_finished_at", condition=models.Q(finished_at__isnull=False)
+            ),
             # The dispatcher looks for due scheduled and retrying jobs.
             models.Index(
                 fields=["run_at"], name="job_due", condition=models.Q(status__in=["scheduled", "retrying"])

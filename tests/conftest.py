@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 import tests.job_types  # noqa: F401 -- registers the test-only job types in this process too
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_JOB_TYPE_MODULES = "jobs.builtin_types,jobs.builtin_io_types,tests.job_types"
+TEST_JOB_TYPE_MODULES = "jobs.builtin_types,jobs.builtin_io_types,reports.job_types,tests.job_types"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ _FIELD_TYPES: list[tuple[type[serializers.Field], dict]] = [
     (serializers.FloatField, {"type": "number"}),
     (serializers.DecimalField, {"type": "number"}),
     (NumberField, {"type": "number"}),
+    (serializers.DateTimeField, {"type": "string", "format": "date-time"}),
     (serializers.DictField, {"type": "object"}),
     (serializers.ListField, {"type": "array"}),
     (serializers.JSONField, {}),

@@ -1,16 +1,39 @@
 """The report page in a real browser: a generated report draws its charts as inline SVG."""
 
-import pytest
-from django.apps import apps
 from playwright.sync_api import expect
 
 from tests.browser.conftest import admin_login, screenshot
 from tests.test_e2e import submit, wait_until_finished
 
-pytestmark = pytest.mark.skipif(not apps.is_installed("reports"), reason="the reports app is not installed")
+
+def seed_yesterdays_jobs(owner, count=48):
+    """Finished jobs spread over yesterday (UTC), the window a daily report generated now covers."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Job
+
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    types = ["math.add", "math.divide", "text.uppercase"]
+    for n in range(count):
+        created = midnight - timedelta(days=1) + timedelta(minutes=30 * n)
+        job = Job.objects.create(
+            owner=owner,
+            type=types[n % 3],
+            status="failed" if n % 5 == 0 else "succeeded",
+            error_type="ZeroDivisionError" if n % 5 == 0 else "",
+            attempts=1,
+        )
+        Job.objects.filter(pk=job.pk).update(
+            created_at=created,
+            started_at=created + timedelta(seconds=1),
+            finished_at=created + timedelta(seconds=2 + n % 7),
+        )
 
 
-def test_a_generated_report_draws_its_charts_as_inline_svg(page, live_api, staff_user):
+def test_a_generated_report_draws_its_charts_as_inline_svg(page, live_api, user, staff_user):
+    seed_yesterdays_jobs(user)
     job_id = submit(live_api, "report.generate", window="day").json()["id"]
     job = wait_until_finished(live_api, job_id, timeout=60)
     assert job["status"] == "succeeded", job
@@ -23,12 +46,12 @@ def test_a_generated_report_draws_its_charts_as_inline_svg(page, live_api, staff
 
     assert response.status == 200
     expect(page.locator("svg").first).to_be_visible()
-    charts = [
-        svg
-        for svg in page.locator("svg").all()
-        if svg.locator("rect, path").count() and _has_area(svg.bounding_box())
-    ]
-    assert charts, "no <svg> on the page both takes up space and draws rect or path elements"
+    charts = page.locator("svg").all()
+    assert len(charts) == 3  # throughput, status breakdown, run time per type
+    for chart in charts:
+        assert _has_area(chart.bounding_box())
+        bars = [_has_area(bar.bounding_box()) for bar in chart.locator("rect").all()]
+        assert bars and all(bars), f"{chart.get_attribute('aria-label')} draws no bars"
     screenshot(page, "report.png")
 
 
