@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help run test chaos services stop lint format clean
+.PHONY: help run test chaos screenshots services stop lint format clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -18,6 +18,10 @@ test:  ## ruff, Django checks and pytest against a private PostgreSQL and Redis 
 chaos:  ## 600 jobs while workers, Redis and PostgreSQL are killed; prints lost and duplicated (both must be 0)
 	@scripts/venv.sh requirements-dev.txt
 	@python scripts/chaos.py --jobs 600 --postgres-down-s 20 --json .var/chaos-result.json
+
+screenshots:  ## Refresh docs/screenshots/ (the README's pictures) from the browser tests
+	@scripts/venv.sh requirements-dev.txt
+	@SCREENSHOT_DIR=$(CURDIR)/docs/screenshots scripts/stack.sh test tests/browser
 
 services:  ## Start the test stack's PostgreSQL and Redis and leave them up (for running pytest directly)
 	@scripts/stack.sh up test
