@@ -55,6 +55,21 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.05, what: str = "
         time.sleep(interval)
 
 
+def wait_for_http(url: str, *, status: int | None = None, timeout: float, what: str, process=None):
+    """Wait until `url` answers (with `status`, if given); fail early if `process` has exited."""
+
+    def answers():
+        if process is not None:
+            assert process.popen.poll() is None, process.log()
+        try:
+            code = requests.get(url, timeout=2).status_code
+        except requests.ConnectionError:
+            return False
+        return code == status if status is not None else True
+
+    wait_for(answers, timeout=timeout, interval=0.2, what=what)
+
+
 class Process:
     """A subprocess in its own process group, with its output in a log file."""
 
@@ -149,14 +164,7 @@ def web_server(live_env, live_logs):
     env = dict(live_env, WEB_PORT=str(port), WEB_CONCURRENCY="1")
     server = Process("web", ["bin/web"], env, live_logs)
     base_url = f"http://127.0.0.1:{port}"
-
-    def answers():
-        try:
-            return requests.get(f"{base_url}/api/", timeout=1).status_code == 401
-        except requests.ConnectionError:
-            return False
-
-    wait_for(answers, timeout=60, what="the web server")
+    wait_for_http(f"{base_url}/api/", status=401, timeout=60, what="the web server", process=server)
     yield base_url
     server.stop()
 

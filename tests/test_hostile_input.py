@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from jobs import selectors, services
 from jobs.models import Job
-from tests.conftest import Process, free_port, wait_for
+from tests.conftest import Process, free_port, wait_for, wait_for_http
 from tests.test_e2e import wait_until_finished
 
 pytestmark = pytest.mark.django_db
@@ -48,14 +48,7 @@ def start_web(env, live_logs, name):
     port = free_port()
     server = Process(name, ["bin/web"], {**env, "WEB_PORT": str(port), "WEB_CONCURRENCY": "1"}, live_logs)
     base = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(f"{base}/api/schema/", timeout=2).status_code
-        except requests.ConnectionError:
-            return None
-
-    wait_for(up, timeout=60, what=f"the {name} web server")
+    wait_for_http(f"{base}/api/schema/", timeout=60, what=f"the {name} web server", process=server)
     return server, base
 
 

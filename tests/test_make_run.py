@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import ROOT, Process, free_port, wait_for
+from tests.conftest import ROOT, Process, free_port, wait_for, wait_for_http
 
 pytestmark = pytest.mark.e2e
 
@@ -53,14 +53,7 @@ def start_stack(stacks, env, log_dir, name):
     stacks.append(stack)
     web = f"http://127.0.0.1:{env['WEB_PORT']}"
 
-    def web_answers():
-        assert stack.popen.poll() is None, stack.log()
-        try:
-            return requests.get(f"{web}/api/", timeout=1).status_code == 401
-        except requests.ConnectionError:
-            return False
-
-    wait_for(web_answers, timeout=120, interval=0.2, what="make run's web server")
+    wait_for_http(f"{web}/api/", status=401, timeout=120, what="make run's web server", process=stack)
     return stack, web
 
 

@@ -6,10 +6,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Process, free_port, wait_for
+from tests.conftest import Process, free_port, wait_for, wait_for_http
 
 # `make screenshots` points this at docs/screenshots/ to refresh the README's pictures; a normal
 # test run writes them to a temporary folder, leaving the working tree clean.
@@ -77,13 +76,7 @@ def flower_server(live_env, live_logs, celery_worker):
     flower = Process("flower", ["bin/flower"], env, live_logs)
     url = f"http://127.0.0.1:{port}"
 
-    def answers():
-        try:
-            return requests.get(url, timeout=1).status_code == 401
-        except requests.ConnectionError:
-            return False
-
-    wait_for(answers, timeout=60, what="Flower")
+    wait_for_http(url, status=401, timeout=60, what="Flower", process=flower)
     yield url
     flower.stop()
 
