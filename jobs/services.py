@@ -68,7 +68,27 @@ def job_params_validate(*, type: str, params, previous_pending: bool = False) ->
     errors = {name: ["Unknown parameter."] for name in params if name not in serializer.fields}
     if not valid or errors:
         raise ValidationError({"params": {**serializer.errors, **errors}})
-    return dict(serializer.validated_data)
+    validated = dict(serializer.validated_data)
+    problem = json_storable_problem(validated)
+    if problem:
+        raise ValidationError({"params": [problem]})
+    return validated
+
+
+def json_storable_problem(value) -> str:
+    """Why PostgreSQL's jsonb (and strict JSON) cannot hold `value`, or "" if it can.
+
+    Python's json accepts 1e999 (as infinity) and NUL characters; jsonb and JSON clients don't.
+    """
+    try:
+        text = json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
+    except ValueError:
+        return "Numbers must be finite (no NaN or infinity)."
+    except TypeError as error:
+        return f"Not JSON: {error}"
+    if "\\u0000" in text:
+        return "Text must not contain NUL characters."
+    return ""
 
 
 def job_spec_build(
@@ -306,6 +326,7 @@ def job_execute(*, job: Job, task) -> object:
                 result = _run_in_transaction(job=job, job_type=job_type, params=params, task=task)
             else:
                 result = job_type.func(JobContext(job), **params)
+                _check_result(result)
                 _job_finish(job=job, task=task, status=JobStatus.SUCCEEDED, result=result)
     except _Superseded:
         logger.warning("job %s attempt %d was superseded; its writes were rolled back", job.pk, job.attempts)
@@ -334,6 +355,16 @@ def job_execute(*, job: Job, task) -> object:
     return result
 
 
+class ResultNotJSON(Exception):
+    """A job returned something strict JSON cannot hold (infinity, NaN, a set, NUL characters)."""
+
+
+def _check_result(result) -> None:
+    problem = json_storable_problem(result)
+    if problem:
+        raise ResultNotJSON(f"The job's result cannot be stored: {problem}")
+
+
 class _Superseded(Exception):
     """The job left this attempt's `running` state while it ran (cancelled, or run again)."""
 
@@ -345,6 +376,7 @@ def _run_in_transaction(*, job: Job, job_type: JobType, params: dict, task):
 
     with transaction.atomic():
         result = job_type.func(JobContext(job), **params)
+        _check_result(result)
         if not _job_finish(job=job, task=task, status=JobStatus.SUCCEEDED, result=result):
             raise _Superseded
     return result

@@ -29,6 +29,12 @@ def count(ctx, *, sleep_s):
     return "counted"
 
 
+@job_type("test.infinite", params=serializers.Serializer)
+def infinite(ctx):
+    """Return a float that strict JSON cannot hold."""
+    return {"mean": float("inf")}
+
+
 @job_type("test.unserializable", params=serializers.Serializer)
 def unserializable(ctx):
     """Return something JSON cannot hold."""

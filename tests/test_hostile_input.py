@@ -102,3 +102,42 @@ def test_the_worker_refuses_a_pickled_message(live_api, user, celery_worker):
     )
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("queued", 0)
+
+
+def test_a_result_json_cannot_hold_fails_the_job_instead_of_breaking_the_api(api, user):
+    from jobs import tasks
+
+    job = Job.objects.create(owner=user, type="test.infinite")
+    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    response = api.get(f"/api/jobs/{job.pk}/")
+    assert response.status_code == 200
+    assert response.json()["error"] == {
+        "type": "ResultNotJSON",
+        "message": "The job's result cannot be stored: Numbers must be finite (no NaN or infinity).",
+    }
+    assert api.get("/api/jobs/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"type": "data.process", "params": {"data": {"a": 1e999}}}',
+        '{"type": "text.uppercase", "params": {"text": "a\\u0000b"}}',
+    ],
+)
+def test_values_the_database_cannot_store_are_a_400_not_a_503(api, body):
+    response = api.post("/api/jobs/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "params" in response.json()
+    assert not Job.objects.exists()
+
+
+def test_the_params_check_refuses_what_jsonb_cannot_hold():
+    from jobs.services import json_storable_problem
+
+    assert (
+        json_storable_problem({"a": [1, {"b": float("inf")}]})
+        == "Numbers must be finite (no NaN or infinity)."
+    )
+    assert json_storable_problem({"a": "x\x00y"}) == "Text must not contain NUL characters."
+    assert json_storable_problem({"a": [1.5, "ok"]}) == ""

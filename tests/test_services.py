@@ -127,7 +127,7 @@ def test_it_marks_the_job_failed_when_the_divisor_is_zero(user):
 
 @pytest.mark.parametrize(
     ("type", "error_type"),
-    [("test.unserializable", "EncodeError"), ("gone.type", "UnknownJobType")],
+    [("test.unserializable", "ResultNotJSON"), ("gone.type", "UnknownJobType")],
     ids=["result-json-cannot-hold", "type-this-worker-does-not-know"],
 )
 def test_it_fails_a_job_that_cannot_run_or_finish_cleanly(user, type, error_type):

@@ -3,7 +3,7 @@ import sys
 
 import redis
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from jobs.exceptions import JobConflict, TooManyActiveJobs
 logger = logging.getLogger(__name__)
 
 # A database or Redis outage is temporary: say so, and when to try again, instead of a 500.
-OUTAGES = (DatabaseError, redis.RedisError)
+OUTAGES = (OperationalError, InterfaceError, redis.RedisError)
 RETRY_AFTER_S = 10
 UNAVAILABLE = {"detail": "The service is briefly unavailable; please retry shortly."}
 TOO_LARGE = {"detail": "The request body is too large."}
@@ -29,6 +29,8 @@ def exception_handler(exc, context):
         return Response({"detail": str(exc)}, status=429, headers={"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(exc, RequestDataTooBig):
         return Response(TOO_LARGE, status=413)
+    if isinstance(exc, DataError):  # e.g. a value jsonb refuses: the request's fault, not an outage
+        return Response({"detail": "The request holds data that cannot be stored."}, status=400)
     if isinstance(exc, OUTAGES):
         logger.warning("outage answered with 503: %r", exc)
         return Response(UNAVAILABLE, status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
