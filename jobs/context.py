@@ -28,13 +28,14 @@ class JobContext:
         if not is_edge and now - self._last_progress_write < settings.JOB_PROGRESS_MIN_INTERVAL_S:
             return
         self._last_progress_write = now
-        services.job_report_progress(job_id=self.job.id, current=current, total=total, message=message)
+        services.job_report_progress(job=self.job, current=current, total=total, message=message)
 
     @property
     def cancelled(self) -> bool:
-        """True once the job has been cancelled; a cooperative job should then stop."""
+        """True once the job has been cancelled (or this attempt superseded); a cooperative job
+        should then stop."""
         now = time.monotonic()
         if not self._cancelled and now - self._last_cancel_check >= self.CANCEL_CHECK_INTERVAL_S:
             self._last_cancel_check = now
-            self._cancelled = services.job_is_cancelled(job_id=self.job.id)
+            self._cancelled = services.job_should_stop(job=self.job)
         return self._cancelled

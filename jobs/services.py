@@ -282,22 +282,26 @@ _CLAIM_SQL = f"""
 
 
 @contextmanager
-def _heartbeating(*, job_id):
-    """While the job function runs, a thread marks the job alive every JOB_HEARTBEAT_S.
+def _heartbeating(*, job: Job):
+    """While the job function runs, a thread marks this attempt alive every JOB_HEARTBEAT_S.
 
-    A job whose heartbeat stops (its worker was killed) is found by the reconciler.
+    A job whose heartbeat stops (its worker was killed) is found by the reconciler. Only the
+    current attempt beats: a superseded one must not keep its successor looking alive.
     """
     stop = threading.Event()
 
     def beat():
         while not stop.wait(settings.JOB_HEARTBEAT_S):
             try:
-                Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+                # After a database outage, drop the broken connection so this beat reconnects.
+                connection.close_if_unusable_or_obsolete()
+                _current_attempt(job).update(heartbeat_at=timezone.now())
             except DatabaseError:
-                logger.warning("could not record the heartbeat of job %s", job_id, exc_info=True)
+                logger.warning("could not record the heartbeat of job %s", job.pk, exc_info=True)
+                connection.close()
         connection.close()  # this thread's own connection
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job.pk}", daemon=True)
     thread.start()
     try:
         yield
@@ -321,7 +325,7 @@ def job_execute(*, job: Job, task) -> object:
         if job_type is None:
             raise UnknownJobType(f"No job type {job.type!r} is registered on this worker.")
         params = _params_for_run(job, job_type)
-        with _heartbeating(job_id=job.pk):
+        with _heartbeating(job=job):
             if job_type.transactional:
                 result = _run_in_transaction(job=job, job_type=job_type, params=params, task=task)
             else:
@@ -498,12 +502,19 @@ def job_fail_from_outside(*, job_id, exc: BaseException) -> None:
     _job_finish(job=job, task=None, status=JobStatus.FAILED, exc=stopped)
 
 
-def job_report_progress(*, job_id, current: int, total: int, message: str = "") -> None:
+def _current_attempt(job: Job):
+    """The job's row, if `job` is still its current running attempt."""
+    return Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts)
+
+
+def job_report_progress(*, job: Job, current: int, total: int, message: str = "") -> None:
+    """Record a running attempt's progress; a superseded or cancelled attempt's is ignored."""
     if total <= 0 or current < 0:
         raise ValueError(f"progress needs 0 <= current and 0 < total, got {current}/{total}")
     current = min(current, total)
     message = message[:500]
-    updated = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+    job_id = job.pk
+    updated = _current_attempt(job).update(
         progress_current=current, progress_total=total, progress_message=message
     )
     if updated:
@@ -513,8 +524,9 @@ def job_report_progress(*, job_id, current: int, total: int, message: str = "") 
         )
 
 
-def job_is_cancelled(*, job_id) -> bool:
-    return Job.objects.filter(pk=job_id, status=JobStatus.CANCELLED).exists()
+def job_should_stop(*, job: Job) -> bool:
+    """True once this attempt no longer owns the job: cancelled, or superseded by a newer one."""
+    return not _current_attempt(job).exists()
 
 
 # --- Operating: cancel and retry ------------------------------------------------------------

@@ -211,14 +211,19 @@ def test_wait_exits_1_when_the_job_is_cancelled_meanwhile(admin, publish):
 # --- Watching progress ---------------------------------------------------------------------
 
 
+def claimed(job):
+    """The job as its worker sees it after the claim (its current attempt)."""
+    return Job.objects.get(pk=job.pk)
+
+
 def progressing(job):
     """Fake sleeps that move the job on: claimed, half done, done, then cancelled."""
     steps = iter(
         [
             lambda: services.job_claim(job_id=job.pk),
-            lambda: services.job_report_progress(job_id=job.pk, current=1, total=2, message="step 1 of 2"),
+            lambda: services.job_report_progress(job=claimed(job), current=1, total=2, message="step 1 of 2"),
             lambda: None,  # nothing changed: nothing is printed
-            lambda: services.job_report_progress(job_id=job.pk, current=2, total=2, message="step 2 of 2"),
+            lambda: services.job_report_progress(job=claimed(job), current=2, total=2, message="step 2 of 2"),
             lambda: services.job_cancel(job=job),
         ]
     )

@@ -175,3 +175,19 @@ def test_a_running_job_killed_before_its_first_heartbeat_is_found_too(user, publ
     job = silent_running_job(user)
     Job.objects.filter(pk=job.pk).update(heartbeat_at=None)
     assert services.jobs_reconcile()["requeued"] == 1
+
+
+def test_a_superseded_attempt_can_neither_report_progress_nor_keep_going(user):
+    from jobs.context import JobContext
+
+    job = Job.objects.create(owner=user, type="demo.countdown", params={}, queued_at=timezone.now())
+    stale = services.job_claim(job_id=job.pk)
+    ctx = JobContext(stale)
+    assert ctx.cancelled is False
+    Job.objects.filter(pk=job.pk).update(attempts=2)  # the reconciler ran it again elsewhere
+
+    ctx.progress(5, 10, "from the old attempt")
+    job.refresh_from_db()
+    assert job.progress_current is None
+    ctx._last_cancel_check = 0  # skip the throttle
+    assert ctx.cancelled is True

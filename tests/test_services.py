@@ -160,7 +160,7 @@ def test_progress_is_stored_on_the_running_job(user):
 def test_progress_refuses_a_zero_total(user):
     job = make_job(user, "math.add", x=1, y=2)
     with pytest.raises(ValueError):
-        services.job_report_progress(job_id=job.pk, current=0, total=0)
+        services.job_report_progress(job=job, current=0, total=0)
 
 
 def test_a_claim_marks_the_job_alive_and_records_the_attempt(user):
