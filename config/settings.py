@@ -288,10 +288,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # --- Delivery: how a job survives crashes (the README's "Delivery guarantees" explains) ---
-# Acknowledge a message after the job ran, not before, and put it back if the worker process
-# dies: a killed worker cannot swallow a job. Running twice is harmless (the claim).
+# Acknowledge a message after the job ran, not before: a killed worker cannot swallow a job.
+# When a pool process dies mid-job, Celery reports WorkerLostError (jobs/tasks.py) and the job
+# is queued again from the ledger as a new attempt; requeueing the old message instead would
+# only bring back a delivery the claim ignores. Running twice is harmless (the claim).
 CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
 # With late acks, a prefetched message is stuck behind a long job; take one at a time.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis hands an unacknowledged message to another worker after this long: it must exceed the

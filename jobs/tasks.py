@@ -1,7 +1,8 @@
 import logging
 
-from celery import Task, shared_task
+from celery import shared_task
 from celery.exceptions import Ignore
+from celery.signals import task_failure
 from celery.worker import state as worker_state
 from celery.worker.control import control_command
 
@@ -10,23 +11,24 @@ from jobs import services
 logger = logging.getLogger(__name__)
 
 
-class JobTask(Task):
-    def on_failure(self, exc, task_id, args, kwargs, einfo):
-        # Celery calls this in the worker's main process when it killed the job's process at
-        # the hard time limit, where the job could not record anything itself. After an
-        # ordinary failure the job is no longer running and this changes nothing.
-        services.job_fail_from_outside(job_id=task_id, exc=exc)
-
-
 # ignore_result: the service stores the outcome itself, in the same transaction as the
 # job's terminal status (see services._job_finish); Celery storing it again would race that.
-@shared_task(name="jobs.run", bind=True, base=JobTask, ignore_result=True)
+@shared_task(name="jobs.run", bind=True, ignore_result=True)
 def run_job(self, *, job_id: str):
     job = services.job_claim(job_id=job_id, worker=self.request.hostname or "")
     if job is None:
         logger.info("job %s is not queued (finished, running elsewhere or deleted); skipping", job_id)
         raise Ignore()
     return services.job_execute(job=job, task=self)
+
+
+@task_failure.connect
+def record_lost_or_killed_job(sender=None, task_id=None, exception=None, **kwargs):
+    """Celery sends this from the worker's main process when a job's pool process died
+    (WorkerLostError) or was killed at its hard time limit: the job could not record it
+    itself. For ordinary failures, recorded by the job already, it changes nothing."""
+    if sender is not None and sender.name == "jobs.run":
+        services.job_fail_from_outside(job_id=task_id, exc=exception)
 
 
 @shared_task(name="jobs.dispatch_due", ignore_result=True)

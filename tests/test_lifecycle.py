@@ -5,6 +5,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from celery.signals import task_failure
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -227,8 +228,8 @@ def test_a_job_killed_at_its_hard_time_limit_is_failed_naming_the_limit(user):
     from celery.exceptions import TimeLimitExceeded
 
     job = Job.objects.create(owner=user, type="test.slow", status="running", attempts=1)
-    # What Celery does in the worker's main process after killing the job's process.
-    tasks.run_job.on_failure(TimeLimitExceeded(5), str(job.pk), (), {"job_id": str(job.pk)}, None)
+    # What Celery sends from the worker's main process after killing the job's process.
+    task_failure.send(sender=tasks.run_job, task_id=str(job.pk), exception=TimeLimitExceeded(5))
     job.refresh_from_db()
     assert (job.status, job.error_type) == (JobStatus.FAILED, "TimeLimitExceeded")
     assert job.error_message == "The job was stopped at its hard time limit of 5 s."
@@ -236,7 +237,9 @@ def test_a_job_killed_at_its_hard_time_limit_is_failed_naming_the_limit(user):
 
 def test_an_ordinary_failure_report_leaves_an_already_failed_job_alone(user):
     job = Job.objects.create(owner=user, type="math.divide", status="failed", error_type="ZeroDivisionError")
-    tasks.run_job.on_failure(ZeroDivisionError("division by zero"), str(job.pk), (), {}, None)
+    task_failure.send(
+        sender=tasks.run_job, task_id=str(job.pk), exception=ZeroDivisionError("division by zero")
+    )
     job.refresh_from_db()
     assert job.error_type == "ZeroDivisionError"
 

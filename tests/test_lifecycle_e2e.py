@@ -216,3 +216,19 @@ def test_an_idempotency_key_replays_the_job_and_refuses_a_changed_body(live_api)
     assert replay.json()["id"] == first.json()["id"]
     wait_until_finished(live_api, first.json()["id"])
     assert effect_count(first.json()["id"]) == 1
+
+
+def test_a_job_whose_pool_process_is_killed_runs_again_at_once(live_api, celery_worker):
+    import os
+    import signal
+    import subprocess
+
+    job_id = submit(live_api, "test.sleep", seconds=2).json()["id"]
+    wait_for_status(live_api, job_id, "running")
+    children = subprocess.run(["pgrep", "-P", str(celery_worker.popen.pid)], capture_output=True, text=True)
+    for pid in children.stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
+    # Far sooner than the reconciler's heartbeat timeout (60 s): Celery reported the loss.
+    job = wait_until_finished(live_api, job_id, timeout=20)
+    assert (job["status"], job["attempts"]) == ("succeeded", 2)
+    assert job["attempt_history"][0]["error"]["type"] == "WorkerLost"

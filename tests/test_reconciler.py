@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 from billiard.exceptions import WorkerLostError
+from celery.signals import task_failure
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -97,8 +98,10 @@ def test_a_lost_worker_process_reported_by_celery_requeues_the_job_at_once(
 ):
     job = silent_running_job(user)
     with django_capture_on_commit_callbacks(execute=True):
-        tasks.run_job.on_failure(
-            WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)."), str(job.pk), (), {}, None
+        task_failure.send(
+            sender=tasks.run_job,
+            task_id=str(job.pk),
+            exception=WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)."),
         )
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
