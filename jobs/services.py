@@ -48,6 +48,9 @@ class JobSpec:
     priority: int = 5
     run_at: datetime | None = None
     callback_url: str = ""
+    # A hash of the request as it was sent (before defaults and `delay_s` were resolved), so
+    # an Idempotency-Key replay of the same request matches even when "now" has moved on.
+    fingerprint: str = ""
 
 
 # --- Submitting ---------------------------------------------------------------------------
@@ -95,10 +98,28 @@ def job_spec_build(
     *, type: str, params: dict, priority: int = 5, run_at=None, delay_s=None, callback_url: str = ""
 ) -> JobSpec:
     """Validate one submission into a JobSpec; `delay_s` is turned into `run_at`."""
+    as_sent = {
+        "type": type,
+        "params": params,
+        "priority": priority,
+        "run_at": run_at,
+        "delay_s": delay_s,
+        "callback_url": callback_url,
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps(as_sent, cls=DjangoJSONEncoder, sort_keys=True).encode()
+    ).hexdigest()
     validated = job_params_validate(type=type, params=params)
     if delay_s is not None:
         run_at = timezone.now() + timedelta(seconds=delay_s)
-    return JobSpec(type=type, params=validated, priority=priority, run_at=run_at, callback_url=callback_url)
+    return JobSpec(
+        type=type,
+        params=validated,
+        priority=priority,
+        run_at=run_at,
+        callback_url=callback_url,
+        fingerprint=fingerprint,
+    )
 
 
 def _check_active_cap(*, owner, adding: int) -> None:
@@ -128,11 +149,6 @@ def _job_from_spec(*, owner, spec: JobSpec, **fields) -> Job:
     )
 
 
-def _fingerprint(spec: JobSpec) -> str:
-    canonical = json.dumps(spec.__dict__, cls=DjangoJSONEncoder, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job, bool]:
     """Record a job and publish it once the transaction commits; return (job, created).
 
@@ -142,8 +158,13 @@ def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job,
     the job stays `queued` in the ledger rather than the request failing after the job
     was already committed.
     """
+    fingerprint = spec.fingerprint if idempotency_key else ""
+    if idempotency_key:
+        # A replay is answered before the cap: it asks for no new work.
+        original = Job.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+        if original is not None:
+            return _idempotent_replay(original, fingerprint), False
     _check_active_cap(owner=owner, adding=1)
-    fingerprint = _fingerprint(spec) if idempotency_key else ""
     job = _job_from_spec(
         owner=owner, spec=spec, idempotency_key=idempotency_key, request_fingerprint=fingerprint
     )
@@ -155,11 +176,16 @@ def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job,
     except IntegrityError:
         if not idempotency_key:
             raise
+        # Another request with this key won the race.
         original = Job.objects.get(owner=owner, idempotency_key=idempotency_key)
-        if original.request_fingerprint != fingerprint:
-            raise JobConflict("This Idempotency-Key was already used with a different request.") from None
-        return original, False
+        return _idempotent_replay(original, fingerprint), False
     return job, True
+
+
+def _idempotent_replay(original: Job, fingerprint: str) -> Job:
+    if original.request_fingerprint != fingerprint:
+        raise JobConflict("This Idempotency-Key was already used with a different request.")
+    return original
 
 
 def job_create_many(*, owner, specs: list[JobSpec]) -> list[Job]:

@@ -273,3 +273,16 @@ def test_prune_deletes_old_finished_jobs_and_their_results_in_batches(user):
     assert batches == [2, 2, 1]
     assert set(Job.objects.values_list("pk", flat=True)) == {running.pk, recent.pk}
     assert not TaskResult.objects.exists()
+
+
+def test_an_idempotent_replay_of_a_delayed_job_matches_although_time_has_passed(user, publish):
+    first, _ = services.job_create(owner=user, spec=spec(delay_s=60), idempotency_key="later")
+    again, created = services.job_create(owner=user, spec=spec(delay_s=60), idempotency_key="later")
+    assert (again.pk, created) == (first.pk, False)
+
+
+def test_an_idempotent_replay_is_answered_even_at_the_active_job_cap(user, publish, settings):
+    settings.JOB_MAX_ACTIVE_PER_USER = 1
+    first, _ = services.job_create(owner=user, spec=spec(), idempotency_key="k")
+    again, created = services.job_create(owner=user, spec=spec(), idempotency_key="k")
+    assert (again.pk, created) == (first.pk, False)
