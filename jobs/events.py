@@ -51,5 +51,10 @@ def event_last_id(*, job_id) -> str:
     return newest[0][0].decode() if newest else "0-0"
 
 
+def event_exists_after(*, job_id, event_id: str) -> bool:
+    """Whether the job's stream holds an event newer than `event_id`."""
+    return bool(redis_client().xrange(stream_key(job_id), min=f"({event_id}", count=1))
+
+
 def async_redis() -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(settings.CELERY_BROKER_URL)

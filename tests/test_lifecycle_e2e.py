@@ -57,6 +57,9 @@ def test_the_event_stream_delivers_progress_in_order_and_ends_with_the_result(li
     middle = next(i for i, e in enumerate(events) if e["event"] == "progress")
     resumed = read_events(live_api, job_id, headers={"Last-Event-ID": events[middle]["id"]})
     assert [e["id"] for e in resumed] == [e["id"] for e in events[middle + 1 :]]
+    # Resuming after the end: the final state at once, and the stream closes.
+    after_end = read_events(live_api, job_id, headers={"Last-Event-ID": events[-1]["id"]})
+    assert [(e["event"], e["data"]["status"]) for e in after_end] == [("snapshot", "succeeded")]
 
 
 def test_the_event_stream_of_a_finished_job_is_its_snapshot(live_api):

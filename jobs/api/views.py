@@ -175,8 +175,11 @@ class JobViewSet(OwnedViewSet):
         # The stream position is read before the snapshot, so no change falls between them.
         after_id = last_event_id or events.event_last_id(job_id=job_id)
         job = self.get_object()
-        # A listener that resumes gets only what it missed; a new one gets the job first.
-        snapshot = None if last_event_id else dict(self._output(job))
+        # A listener that resumes gets what it missed; a new one gets the job first. One that
+        # resumes after the end (or after the events expired) gets the final state, and the
+        # stream ends rather than waiting for events that will never come.
+        missed = last_event_id and events.event_exists_after(job_id=job_id, event_id=last_event_id)
+        snapshot = None if missed or (last_event_id and not job.is_finished) else dict(self._output(job))
         # The stream outlives this thread's work: give the database connection back now.
         connection.close()
         response = StreamingHttpResponse(
