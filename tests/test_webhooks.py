@@ -314,3 +314,10 @@ def test_a_finished_job_is_posted_to_its_callback_url_signed_and_retried(live_ap
         (1, 500, False),
         (2, 200, True),
     ]
+
+
+@pytest.mark.parametrize("header", ["t=²,v1=abc", "t=NOW,v1=é", "t=,v1=", "v1=abc", "garbage", ""])
+def test_a_crafted_signature_header_is_refused_not_raised_on(header):
+    header = header.replace("NOW", str(int(time.time())))  # a fresh time reaches the comparison
+    for verify in (signing.verify, documented_verify()):
+        assert verify("whsec_key", header, b"{}") is False

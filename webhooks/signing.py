@@ -23,14 +23,18 @@ def verify(secret: str, header: str, body: bytes, *, tolerance_s: int = 300) -> 
     """True if `header` signs `body` with `secret` and its time is within `tolerance_s` of now."""
     pairs = [item.strip().partition("=") for item in header.split(",")]
     timestamps = [value for key, _, value in pairs if key == "t"]
-    if len(timestamps) != 1 or not timestamps[0].isdigit():
+    # isascii: "²".isdigit() is True, but int("²") raises.
+    if len(timestamps) != 1 or not (timestamps[0].isascii() and timestamps[0].isdigit()):
         return False
     t = int(timestamps[0])
     if abs(time.time() - t) > tolerance_s:
         return False
     expected = _digest(secret, t, body)
     # Constant-time comparison, so response timing does not reveal how much of a guess matched.
-    return any(hmac.compare_digest(expected, value) for key, _, value in pairs if key == "v1")
+    # Bytes: compare_digest refuses non-ASCII text, and a hostile header may hold some.
+    return any(
+        hmac.compare_digest(expected.encode(), value.encode()) for key, _, value in pairs if key == "v1"
+    )
 
 
 def _digest(secret: str, t: int, body: bytes) -> str:
