@@ -681,7 +681,26 @@ def jobs_reconcile(*, limit: int = 1000) -> dict:
         if stuck:
             job_publish_many(jobs=stuck)
             Job.objects.filter(pk__in=[job.pk for job in stuck]).update(publish_failed=False, queued_at=now)
-        return {"requeued": requeued, "republished": len(stuck)}
+        advanced = _workflows_advance_stalled(limit=limit)
+        return {"requeued": requeued, "republished": len(stuck), "workflows_advanced": advanced}
+
+
+_IN_FLIGHT = [JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING]
+
+
+def _workflows_advance_stalled(*, limit: int) -> int:
+    """Advance running workflows with a pending step and nothing in flight: the worker that
+    finished the step before died before it could advance the workflow."""
+    stalled = (
+        Workflow.objects.filter(status=JobStatus.RUNNING, jobs__status=JobStatus.PENDING)
+        .exclude(jobs__status__in=_IN_FLIGHT)
+        .values_list("pk", flat=True)
+        .distinct()[:limit]
+    )
+    stalled = list(stalled)
+    for workflow_id in stalled:
+        workflow_advance(workflow_id=workflow_id)
+    return len(stalled)
 
 
 def job_rerun(*, job: Job, owner=None) -> Job:

@@ -38,7 +38,7 @@ def test_a_job_whose_publishing_failed_is_flagged_and_published_by_the_reconcile
 
     publish.side_effect = None
     publish.reset_mock()
-    assert services.jobs_reconcile() == {"requeued": 0, "republished": 1}
+    assert services.jobs_reconcile() == {"requeued": 0, "republished": 1, "workflows_advanced": 0}
     assert published_ids(publish) == {str(job.pk)}
     job.refresh_from_db()
     assert job.publish_failed is False
@@ -194,3 +194,18 @@ def test_a_superseded_attempt_can_neither_report_progress_nor_keep_going(user):
     assert job.progress_current is None
     ctx._last_cancel_check = 0  # skip the throttle
     assert ctx.cancelled is True
+
+
+def test_a_workflow_whose_advance_was_lost_is_moved_on(user, publish, django_capture_on_commit_callbacks):
+    from jobs.models import Workflow
+
+    workflow = Workflow.objects.create(owner=user, status="running")
+    Job.objects.create(owner=user, type="math.add", workflow=workflow, step=0, status="succeeded")
+    waiting = Job.objects.create(
+        owner=user, type="math.add", params={"y": 1}, workflow=workflow, step=1, status="pending"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.jobs_reconcile()["workflows_advanced"] == 1
+    waiting.refresh_from_db()
+    assert waiting.status == JobStatus.QUEUED
+    assert published_ids(publish) == {str(waiting.pk)}
