@@ -1,7 +1,7 @@
 import logging
 
 # Tasks that run every second or so: their routine INFO lines would bury everything else.
-QUIET_TASKS = ("jobs.dispatch_due", "jobs.reconcile")
+QUIET_TASKS = ("jobs.dispatch_due", "jobs.reconcile", "webhooks.reconcile")
 
 
 class QuietRoutineTasks(logging.Filter):

@@ -272,6 +272,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(JOB_RECONCILE_INTERVAL_S),
         "options": {"expires": JOB_RECONCILE_INTERVAL_S},
     },
+    "reconcile-webhooks": {
+        "task": "webhooks.reconcile",
+        "schedule": float(JOB_RECONCILE_INTERVAL_S),
+        "options": {"expires": JOB_RECONCILE_INTERVAL_S},
+    },
     # Each run reports the last complete hour or day before it. A trigger still waiting in the
     # queue after the next boundary would report the wrong window, so it expires before that.
     "report-hourly": {

@@ -321,3 +321,24 @@ def test_a_crafted_signature_header_is_refused_not_raised_on(header):
     header = header.replace("NOW", str(int(time.time())))  # a fresh time reaches the comparison
     for verify in (signing.verify, documented_verify()):
         assert verify("whsec_key", header, b"{}") is False
+
+
+def test_a_webhook_lost_with_redis_at_finish_is_scheduled_by_the_reconciler(
+    user, publish, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webhooks import services
+
+    owed = finished_job(owner=user, callback_url="https://example.com/hooks")
+    finished_job(owner=user, callback_url="https://example.com/hooks")  # just now: may be on its way
+    no_callback = finished_job(owner=user, callback_url="")
+    Job.objects.filter(pk__in=[owed.pk, no_callback.pk]).update(
+        finished_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.webhooks_reconcile() == 1
+    assert [call.kwargs["kwargs"]["job_id"] for call in publish.call_args_list] == [str(owed.pk)]

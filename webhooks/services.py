@@ -9,6 +9,7 @@ import logging
 import random
 import secrets
 import time
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -132,3 +133,23 @@ def webhook_retry_delay(*, attempt: int) -> float:
 
 def _ms_since(started: float) -> int:
     return round((time.monotonic() - started) * 1000)
+
+
+def webhooks_reconcile(*, limit: int = 500) -> int:
+    """Schedule the webhooks of finished jobs that never got a delivery attempt (Redis was down
+    when they finished, or the worker died right after the commit). Returns how many.
+
+    Looks back a day, and only at jobs finished more than a minute ago, so a delivery that is
+    merely on its way is not sent twice.
+    """
+    now = timezone.now()
+    owed = (
+        Job.objects.filter(finished_at__range=(now - timedelta(days=1), now - timedelta(minutes=1)))
+        .exclude(callback_url="")
+        .filter(webhook_deliveries__isnull=True)
+        .values_list("pk", flat=True)[:limit]
+    )
+    owed = list(owed)
+    for job_id in owed:
+        webhook_schedule(job_id=job_id)
+    return len(owed)

@@ -9,3 +9,9 @@ def deliver(self, *, job_id: str, attempt: int = 1):
     retry_in = services.webhook_deliver(job_id=job_id, attempt=attempt)
     if retry_in is not None:
         raise self.retry(countdown=retry_in, kwargs={"job_id": job_id, "attempt": attempt + 1})
+
+
+@shared_task(name="webhooks.reconcile", ignore_result=True)
+def reconcile():
+    """Schedule owed webhooks (run by beat every minute)."""
+    services.webhooks_reconcile()
