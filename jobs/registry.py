@@ -37,7 +37,8 @@ class JobType:
     cooperative_cancel: bool = False
     # True: the function's own writes to this database commit in the same transaction as the
     # job's success, so they happen exactly once even if a worker dies midway. For short jobs
-    # only: the transaction stays open while the function runs.
+    # only: the transaction stays open while the function runs, and their progress goes to
+    # live listeners (SSE) but not to the job's row, which would stay locked until the end.
     transactional: bool = False
 
 

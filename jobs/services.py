@@ -540,9 +540,15 @@ def job_report_progress(*, job: Job, current: int, total: int, message: str = ""
     current = min(current, total)
     message = message[:500]
     job_id = job.pk
-    updated = _current_attempt(job).update(
-        progress_current=current, progress_total=total, progress_message=message
-    )
+    job_type = job_type_get(job.type)
+    if job_type is not None and job_type.transactional:
+        # Inside the job's open transaction a row write would lock the job until it commits,
+        # holding up cancels and heartbeats: such jobs report progress to listeners only.
+        updated = True
+    else:
+        updated = _current_attempt(job).update(
+            progress_current=current, progress_total=total, progress_message=message
+        )
     if updated:
         progress = {"current": current, "total": total, "percent": round(100.0 * current / total, 1)}
         events.event_publish(

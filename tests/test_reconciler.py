@@ -209,3 +209,15 @@ def test_a_workflow_whose_advance_was_lost_is_moved_on(user, publish, django_cap
     waiting.refresh_from_db()
     assert waiting.status == JobStatus.QUEUED
     assert published_ids(publish) == {str(waiting.pk)}
+
+
+def test_a_transactional_job_reports_progress_without_locking_its_row(user):
+    from jobs import events
+
+    job = Job.objects.create(owner=user, type="test.ledger", params={"sleep_s": 0}, queued_at=timezone.now())
+    claimed = services.job_claim(job_id=job.pk)
+    before = events.event_last_id(job_id=job.pk)
+    services.job_report_progress(job=claimed, current=1, total=2, message="half")
+    job.refresh_from_db()
+    assert job.progress_current is None  # the row was not written
+    assert events.event_exists_after(job_id=job.pk, event_id=before)  # listeners were told
