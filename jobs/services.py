@@ -8,8 +8,10 @@ deliveries of one message) cannot both win.
 import hashlib
 import json
 import logging
+import os
 import random
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -307,32 +309,59 @@ _CLAIM_SQL = f"""
 """
 
 
-@contextmanager
-def _heartbeating(*, job: Job):
-    """While the job function runs, a thread marks this attempt alive every JOB_HEARTBEAT_S.
+class _Heartbeats:
+    """One thread per worker process marks the jobs it is running alive every JOB_HEARTBEAT_S.
 
     A job whose heartbeat stops (its worker was killed) is found by the reconciler. Only the
-    current attempt beats: a superseded one must not keep its successor looking alive.
+    current attempt beats: a superseded one must not keep its successor looking alive. One
+    long-lived thread, rather than one per job, keeps short jobs cheap; it is started lazily
+    in each process, because threads do not survive the fork of a prefork pool.
     """
-    stop = threading.Event()
 
-    def beat():
-        while not stop.wait(settings.JOB_HEARTBEAT_S):
-            try:
-                # After a database outage, drop the broken connection so this beat reconnects.
-                connection.close_if_unusable_or_obsolete()
-                _current_attempt(job).update(heartbeat_at=timezone.now())
-            except DatabaseError:
-                logger.warning("could not record the heartbeat of job %s", job.pk, exc_info=True)
-                connection.close()
-        connection.close()  # this thread's own connection
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._jobs: dict = {}
+        self._pid = None
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job.pk}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
+    TICK_S = 0.5
+
+    @contextmanager
+    def beating(self, *, job: Job):
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._jobs = {}
+                threading.Thread(target=self._run, name="job-heartbeats", daemon=True).start()
+            self._jobs[job.pk] = [job, time.monotonic()]  # the claim was its first heartbeat
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._jobs.pop(job.pk, None)
+
+    def _run(self):
+        while True:
+            time.sleep(self.TICK_S)
+            now = time.monotonic()
+            with self._lock:
+                idle = not self._jobs
+                due = [entry for entry in self._jobs.values() if now - entry[1] >= settings.JOB_HEARTBEAT_S]
+                for entry in due:
+                    entry[1] = now
+            if idle:
+                connection.close()  # hold no database connection between jobs
+                continue
+            for job, _ in due:
+                try:
+                    # After a database outage, drop the broken connection so this beat reconnects.
+                    connection.close_if_unusable_or_obsolete()
+                    _current_attempt(job).update(heartbeat_at=timezone.now())
+                except DatabaseError:
+                    logger.warning("could not record the heartbeat of job %s", job.pk, exc_info=True)
+                    connection.close()
+
+
+_heartbeats = _Heartbeats()
 
 
 def job_execute(*, job: Job, task) -> object:
@@ -351,7 +380,7 @@ def job_execute(*, job: Job, task) -> object:
         if job_type is None:
             raise UnknownJobType(f"No job type {job.type!r} is registered on this worker.")
         params = _params_for_run(job, job_type)
-        with _heartbeating(job=job):
+        with _heartbeats.beating(job=job):
             if job_type.transactional:
                 result = _run_in_transaction(job=job, job_type=job_type, params=params, task=task)
             else:
