@@ -5,6 +5,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import requests
@@ -25,6 +26,26 @@ def user(django_user_model):
 @pytest.fixture
 def other_user(django_user_model):
     return django_user_model.objects.create_user(username="bob", password="bob-password")
+
+
+@pytest.fixture
+def publish():
+    """Job messages captured instead of sent to Redis (the mock of run_job.apply_async)."""
+    from jobs import tasks
+
+    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
+        yield apply_async
+
+
+@pytest.fixture
+def run_on_publish(publish):
+    """Run each published job in-process at once, as a worker would (eager: unit tests only)."""
+    from jobs import tasks
+
+    publish.side_effect = lambda **options: tasks.run_job.apply(
+        kwargs=options["kwargs"], task_id=options["task_id"]
+    )
+    return publish
 
 
 @pytest.fixture

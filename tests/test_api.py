@@ -1,6 +1,5 @@
 import re
 import uuid
-from unittest import mock
 
 import pytest
 from rest_framework.test import APIClient
@@ -8,13 +7,7 @@ from rest_framework.test import APIClient
 from jobs import tasks
 from jobs.models import Job
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def publish():
-    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
-        yield apply_async
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("publish")]
 
 
 def submit(api, type, **params):

@@ -36,21 +36,6 @@ def admin(django_user_model, settings):
     return django_user_model.objects.create_superuser(username=settings.ADMIN_USERNAME, password="x")
 
 
-@pytest.fixture
-def publish():
-    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
-        yield apply_async
-
-
-@pytest.fixture
-def run_on_publish(publish):
-    """Run each published job in-process at once, so it has finished when --wait starts polling."""
-    publish.side_effect = lambda **options: tasks.run_job.apply(
-        kwargs=options["kwargs"], task_id=options["task_id"]
-    )
-    return publish
-
-
 def submitted(user, type, **params):
     job, _ = services.job_create(owner=user, spec=services.job_spec_build(type=type, params=params))
     return job

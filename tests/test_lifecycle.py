@@ -17,12 +17,6 @@ from jobs.models import Job, JobStatus
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def publish():
-    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
-        yield apply_async
-
-
 def spec(type="math.add", **fields):
     params = fields.pop("params", {"x": 1, "y": 2})
     return services.job_spec_build(type=type, params=params, **fields)

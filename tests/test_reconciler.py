@@ -1,7 +1,6 @@
 """Nothing accepted is lost: publishing failures, lost messages and lost workers are repaired."""
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from billiard.exceptions import WorkerLostError
@@ -13,12 +12,6 @@ from jobs import locks, services, tasks
 from jobs.models import Job, JobAttempt, JobStatus
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def publish():
-    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
-        yield apply_async
 
 
 def published_ids(publish):

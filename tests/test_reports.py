@@ -5,7 +5,6 @@ import csv
 import io
 import math
 from datetime import UTC, datetime, timedelta
-from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -87,21 +86,6 @@ def jobs(user, other_user):
             row(other_user, "text.uppercase", "succeeded", created=minutes(10), wait_s=1, run_s=1),
         ]
     )
-
-
-@pytest.fixture
-def publish():
-    with mock.patch.object(job_tasks.run_job, "apply_async") as apply_async:
-        yield apply_async
-
-
-@pytest.fixture
-def run_on_publish(publish):
-    """Run each published job in-process at once, as a worker would."""
-    publish.side_effect = lambda **options: job_tasks.run_job.apply(
-        kwargs=options["kwargs"], task_id=options["task_id"]
-    )
-    return publish
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
 import json
-from unittest import mock
 
 import pytest
 from django.db import transaction
@@ -21,12 +20,6 @@ def create(user, type, **params):
 def run_task(job):
     """Run the Celery task function in-process, with the task id Celery would give it."""
     return tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
-
-
-@pytest.fixture
-def publish():
-    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
-        yield apply_async
 
 
 def test_it_stores_validated_params_with_defaults(user, publish):
