@@ -258,7 +258,8 @@ CELERY_TASK_QUEUES = [Queue("default", routing_key="default"), Queue("long", rou
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
 # Flower builds its view from task events; the worker sends them unless this is off.
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_WORKER_SEND_TASK_EVENTS", True)
-CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+# No "sent" events: beat would send one for every routine tick, and queued jobs are in the ledger.
+CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # django-celery-beat's DatabaseScheduler behind a Redis lock: a second beat never doubles a run.
 CELERY_BEAT_SCHEDULER = "jobs.beat:SingleBeatScheduler"

@@ -31,7 +31,9 @@ def record_lost_or_killed_job(sender=None, task_id=None, exception=None, **kwarg
         services.job_fail_from_outside(job_id=task_id, exc=exception)
 
 
-@shared_task(name="jobs.dispatch_due", ignore_result=True)
+# Routine tasks send no monitoring events: at one a second they would crowd every job out of
+# Flower, which keeps a bounded number of tasks (config/flowerconfig.py).
+@shared_task(name="jobs.dispatch_due", ignore_result=True, send_events=False)
 def dispatch_due():
     """Publish scheduled and retrying jobs that are due (run by beat every second)."""
     count = services.job_dispatch_due()
@@ -39,7 +41,7 @@ def dispatch_due():
         logger.info("dispatched %d due job(s)", count)
 
 
-@shared_task(name="jobs.reconcile", ignore_result=True)
+@shared_task(name="jobs.reconcile", ignore_result=True, send_events=False)
 def reconcile():
     """Run lost jobs again and republish stuck ones (run by beat every minute)."""
     outcome = services.jobs_reconcile()

@@ -11,7 +11,7 @@ def deliver(self, *, job_id: str, attempt: int = 1):
         raise self.retry(countdown=retry_in, kwargs={"job_id": job_id, "attempt": attempt + 1})
 
 
-@shared_task(name="webhooks.reconcile", ignore_result=True)
+@shared_task(name="webhooks.reconcile", ignore_result=True, send_events=False)
 def reconcile():
     """Schedule owed webhooks (run by beat every minute)."""
     services.webhooks_reconcile()
