@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help run test chaos screenshots services stop lint format clean
+.PHONY: help run test bench chaos screenshots services stop lint format clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -14,6 +14,10 @@ run:  ## PostgreSQL, Redis, web, worker, beat and Flower in the foreground; Ctrl
 test:  ## ruff, Django checks and pytest against a private PostgreSQL and Redis (PYTEST_ARGS=...)
 	@scripts/venv.sh requirements-dev.txt
 	@scripts/stack.sh test $(PYTEST_ARGS)
+
+bench:  ## This service beside the plain Celery tutorial stack, in one run; a table of ratios (BENCH_ARGS=...)
+	@scripts/venv.sh requirements-dev.txt
+	@scripts/stack.sh bench $(BENCH_ARGS)
 
 chaos:  ## 600 jobs while workers, Redis and PostgreSQL are killed; prints lost and duplicated (both must be 0)
 	@scripts/venv.sh requirements-dev.txt

@@ -3,6 +3,7 @@
 #
 #   scripts/stack.sh run            services, migrations, admin user, then web/worker/beat/flower (Ctrl-C stops all)
 #   scripts/stack.sh test [ARGS]    services, then lint, Django checks and pytest ARGS
+#   scripts/stack.sh bench [ARGS]   services (fsync on, as in production), then benchmarks/compare.py ARGS
 #   scripts/stack.sh up run|test    start that stack's PostgreSQL and Redis and leave them running
 #   scripts/stack.sh stop run|test  stop that stack's PostgreSQL and Redis
 #
@@ -19,14 +20,16 @@ shift
 case "$MODE" in
   run) STACK=run ;;
   test) STACK=test ;;
+  bench) STACK=bench ;;
   up | stop) STACK=${1:?usage: scripts/stack.sh $MODE run|test}; shift ;;
-  *) echo "unknown mode: $MODE (use run, test, up or stop)" >&2; exit 2 ;;
+  *) echo "unknown mode: $MODE (use run, test, bench, up or stop)" >&2; exit 2 ;;
 esac
 
 case "$STACK" in
   run) PG_PORT=${PG_PORT:-54320}; REDIS_PORT=${REDIS_PORT:-63790} ;;
   test) PG_PORT=${PG_PORT:-54321}; REDIS_PORT=${REDIS_PORT:-63791} ;;
-  *) echo "unknown stack: $STACK (use run or test)" >&2; exit 2 ;;
+  bench) PG_PORT=${PG_PORT:-54322}; REDIS_PORT=${REDIS_PORT:-63792} ;;
+  *) echo "unknown stack: $STACK (use run, test or bench)" >&2; exit 2 ;;
 esac
 
 VAR=${STACK_VAR_DIR:-$ROOT/.var/$STACK}
@@ -71,6 +74,10 @@ fi
 if [ "$MODE" = test ] && ! command -v openssl >/dev/null; then
   apt_install "OpenSSL (the tests make a certificate with it)" openssl
 fi
+# The benchmark (and its smoke in the tests) loads the web servers with wrk.
+if { [ "$MODE" = test ] || [ "$MODE" = bench ]; } && ! command -v wrk >/dev/null; then
+  apt_install "wrk (the HTTP load generator of make bench)" wrk
+fi
 # The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
 if [ "$MODE" = test ] && [ ! -x /usr/bin/chromium ]; then
   apt_install "Chromium (for the browser tests)" chromium
@@ -111,6 +118,9 @@ start_pg() {
   if [ "$STACK" = test ]; then
     # Test data is disposable: skip the disk flushes that make durable commits slow.
     extra="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  elif [ "$STACK" = bench ]; then
+    # Durable commits, as in production; every connection logged, so the bench can count them.
+    extra="-c log_connections=on"
   fi
   say "Starting PostgreSQL on 127.0.0.1:$PG_PORT"
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 60 \
@@ -218,9 +228,15 @@ test_stack() {
   say "pytest"; pytest "$@"
 }
 
+bench_stack() {
+  start_services
+  PG_LOG="$PG_DATA/server.log" PG_PORT=$PG_PORT REDIS_PORT=$REDIS_PORT python benchmarks/compare.py "$@"
+}
+
 case "$MODE" in
   run) run_stack ;;
   test) test_stack "$@" ;;
+  bench) bench_stack "$@" ;;
   up)
     start_services
     STARTED=()  # leave them running
