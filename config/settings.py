@@ -86,13 +86,34 @@ TEMPLATES = [
 _DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:54320/jobs")
 if not _DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got {_DATABASE_URL!r}.")
+# The web server runs each request's view on a thread of its own (ASGI), so a connection kept
+# per thread (CONN_MAX_AGE) is never reused there: it would open a PostgreSQL session per request.
+# It borrows from a psycopg pool instead, turned on by the web's entry points (config/asgi.py,
+# config/wsgi.py). Celery's prefork worker keeps one persistent connection per process, because
+# a pool's connections and threads do not survive the fork into pool processes.
+DATABASE_POOL = env_bool("DATABASE_POOL", False)
+# Connections per web process at most; the web holds WEB_CONCURRENCY times this at most. A
+# request that finds them all busy waits up to DATABASE_POOL_TIMEOUT_S, then gets a 503.
+DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0)
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 8, minimum=1)
+if DATABASE_POOL_MAX_SIZE < DATABASE_POOL_MIN_SIZE:
+    raise ImproperlyConfigured("DATABASE_POOL_MAX_SIZE must not be below DATABASE_POOL_MIN_SIZE.")
+DATABASE_POOL_TIMEOUT_S = env_int("DATABASE_POOL_TIMEOUT_S", 10, minimum=1)
 DATABASES = {
     "default": dj_database_url.parse(
         _DATABASE_URL,
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-        conn_health_checks=True,
+        conn_max_age=0 if DATABASE_POOL else env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        # With the pool, this makes it check a connection before lending it. Without it, no
+        # SELECT 1 before every task: the worker's claim retries once on a broken connection.
+        conn_health_checks=DATABASE_POOL,
     )
 }
+if DATABASE_POOL:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DATABASE_POOL_MIN_SIZE,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": DATABASE_POOL_TIMEOUT_S,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Larger request bodies are refused with 413 (a batch of 1,000 jobs is far below this).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024, minimum=1024)
@@ -153,7 +174,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jobs@localhost")
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns "no credentials" into 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "jobs.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

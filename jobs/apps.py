@@ -9,7 +9,9 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from celery.signals import task_postrun, task_prerun
+        from celery.signals import task_postrun, task_prerun, worker_process_init
+
+        from jobs.events import events_publish_in_background
 
         for module in settings.JOB_TYPE_MODULES:
             import_module(module)
@@ -19,6 +21,10 @@ class JobsConfig(AppConfig):
         # task like a request instead, honouring CONN_MAX_AGE and CONN_HEALTH_CHECKS.
         task_prerun.connect(_close_old_connections, weak=False, dispatch_uid="jobs.close_db_prerun")
         task_postrun.connect(_close_old_connections, weak=False, dispatch_uid="jobs.close_db_postrun")
+        # A job does not wait for Redis to take its events (jobs/events.py).
+        worker_process_init.connect(
+            lambda **kwargs: events_publish_in_background(), weak=False, dispatch_uid="jobs.events"
+        )
 
 
 def _close_old_connections(sender=None, **kwargs):

@@ -3,8 +3,16 @@
 The stock manager does get_or_create and then a full-row UPDATE: three or four round trips
 per state on the worker's hottest path. An INSERT ... ON CONFLICT DO UPDATE does the same
 in one, and is also safe when two processes store the same task id at once.
+
+A job's finish goes one step further: `task_result_captured()` lets Celery's backend build the
+row exactly as it would store it (encoding, extended fields, meta), and the finish writes it in
+the same statement as the job's terminal status (services._job_finish).
 """
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.db import connection
 from django_celery_results.backends.database import DatabaseBackend
 from django_celery_results.managers import TaskResultManager
 from django_celery_results.models import TaskResult
@@ -22,6 +30,41 @@ _STORED_FIELDS = [
     "task_kwargs",
     "worker",
 ]
+_captured: ContextVar[list | None] = ContextVar("captured_task_results", default=None)
+
+
+@contextmanager
+def task_result_captured():
+    """Within this block, storing a result builds its TaskResult row and hands it over (the
+    yielded list) instead of writing it."""
+    rows: list[TaskResult] = []
+    token = _captured.set(rows)
+    try:
+        yield rows
+    finally:
+        _captured.reset(token)
+
+
+def task_result_upsert_sql(row: TaskResult, *, only_if: str) -> tuple[str, list]:
+    """SQL and params that store `row` (insert, or update the same task id's row), for a data-
+    modifying CTE: the row is written only when the CTE named `only_if` returned a row."""
+    columns = [
+        field
+        for field in TaskResult._meta.concrete_fields
+        if not field.primary_key and (field.name != "date_started" or row.date_started is not None)
+    ]
+    values = [field.get_db_prep_save(field.pre_save(row, add=True), connection) for field in columns]
+    table = TaskResult._meta.db_table
+    names = ", ".join(connection.ops.quote_name(field.column) for field in columns)
+    updates = ", ".join(
+        f"{name} = EXCLUDED.{name}"
+        for name in (connection.ops.quote_name(column) for column in [*_STORED_FIELDS, "date_done"])
+    )
+    sql = (
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(['%s'] * len(values))} FROM {only_if} "
+        f"ON CONFLICT (task_id) DO UPDATE SET {updates}"
+    )
+    return sql, values
 
 
 class UpsertTaskResultManager(TaskResultManager):
@@ -34,6 +77,10 @@ class UpsertTaskResultManager(TaskResultManager):
         if "date_started" in fields:
             update_fields.append("date_started")
         row = TaskResult(task_id=task_id, **fields)
+        captured = _captured.get()
+        if captured is not None:
+            captured.append(row)
+            return row
         self.using(using).bulk_create(
             [row], update_conflicts=True, unique_fields=["task_id"], update_fields=update_fields
         )

@@ -14,10 +14,11 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import redis
 from billiard.exceptions import WorkerLostError
 from celery import current_app, states
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TaskRevokedError
@@ -30,7 +31,8 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 from rest_framework.exceptions import ValidationError
 
-from jobs import events, locks, tasks
+from jobs import events, locks, results, tasks
+from jobs.cache import cache_redis
 from jobs.exceptions import JobCancelled, JobConflict, TimeLimitExceeded, TooManyActiveJobs, UnknownJobType
 from jobs.models import TERMINAL_STATUSES, Job, JobAttempt, JobStatus, Workflow
 from jobs.registry import JobType, job_type_get, unknown_job_type_message
@@ -124,13 +126,38 @@ def job_spec_build(
     )
 
 
+# Adds to the user's estimate if it exists (one round trip); nil means "count it".
+_ESTIMATE_ADD = """
+if redis.call('exists', KEYS[1]) == 1 then return redis.call('incrby', KEYS[1], ARGV[1]) end
+return false
+"""
+# How long a counted estimate is trusted before the ledger is counted again.
+ACTIVE_ESTIMATE_TTL_S = 1
+
+
 def _check_active_cap(*, owner, adding: int) -> None:
-    """Refuse work beyond the per-user cap on unfinished jobs (a soft cap under concurrency)."""
-    active = Job.objects.filter(owner=owner).exclude(status__in=TERMINAL_STATUSES).count()
-    if active + adding > settings.JOB_MAX_ACTIVE_PER_USER:
+    """Refuse work beyond the per-user cap on unfinished jobs (a soft cap under concurrency).
+
+    Counting a user's whole backlog on every submit would cost more the more they have queued.
+    Redis keeps an estimate instead: the ledger's count, plus every submission since, for up to
+    ACTIVE_ESTIMATE_TTL_S. It never counts finishes, so it is never below the truth: while it
+    is under the cap the submit is accepted without a query, and a refusal is always checked
+    against an exact (bounded) count first. Without Redis, the ledger is counted.
+    """
+    cap = settings.JOB_MAX_ACTIVE_PER_USER
+    key = f"jobs:active:{owner.pk}"
+    try:
+        estimate = cache_redis().eval(_ESTIMATE_ADD, 1, key, adding)
+    except redis.RedisError:
+        estimate = None
+    if estimate is not None and estimate <= cap:
+        return
+    active = Job.objects.filter(owner=owner).exclude(status__in=TERMINAL_STATUSES)[: cap + 1].count()
+    with suppress(redis.RedisError):
+        cache_redis().set(key, active + adding, ex=ACTIVE_ESTIMATE_TTL_S)
+    if active + adding > cap:
         raise TooManyActiveJobs(
-            f"You have {active} unfinished jobs; the limit is {settings.JOB_MAX_ACTIVE_PER_USER}. "
-            "Submit more once some have finished."
+            f"You have {active} unfinished jobs; the limit is {cap}. Submit more once some have finished."
         )
 
 
@@ -171,17 +198,27 @@ def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job,
         owner=owner, spec=spec, idempotency_key=idempotency_key, request_fingerprint=fingerprint
     )
     try:
-        with transaction.atomic():
-            job.save(force_insert=True)
-            if job.status == JobStatus.QUEUED:
-                _publish_on_commit([job])
+        _insert(job)
     except IntegrityError:
         if not idempotency_key:
             raise
         # Another request with this key won the race.
         original = Job.objects.get(owner=owner, idempotency_key=idempotency_key)
         return _idempotent_replay(original, fingerprint), False
+    if job.status == JobStatus.QUEUED:
+        _publish_on_commit([job])
     return job, True
+
+
+def _insert(job: Job) -> None:
+    """One INSERT is atomic by itself: in autocommit it needs no BEGIN and COMMIT round trips.
+    Inside a caller's transaction it gets a savepoint, so a duplicate idempotency key leaves
+    that transaction usable."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            job.save(force_insert=True)
+    else:
+        job.save(force_insert=True)
 
 
 def _idempotent_replay(original: Job, fingerprint: str) -> Job:
@@ -285,7 +322,13 @@ def job_claim(*, job_id, worker: str = "") -> Job | None:
     """
     now = timezone.now()
     params = [JobStatus.RUNNING, now, now, job_id, JobStatus.QUEUED, worker, now]
-    claimed = list(Job.objects.raw(_CLAIM_SQL, params))
+    try:
+        claimed = list(Job.objects.raw(_CLAIM_SQL, params))
+    except (OperationalError, InterfaceError):
+        # The claim is a task's first query. Rather than a health check (SELECT 1) before every
+        # task, a connection that broke while idle (PostgreSQL restarted) gets one fresh try.
+        connection.close()
+        claimed = list(Job.objects.raw(_CLAIM_SQL, params))
     if not claimed:
         return None
     job = claimed[0]
@@ -496,34 +539,64 @@ def _error_dict(*, error_type: str, error_message: str) -> dict | None:
 def _job_finish(*, job: Job, task, status: str, result=None, exc: BaseException | None = None) -> bool:
     """Store the outcome in TaskResult and the terminal status on the job, atomically.
 
-    Both land in one transaction, so nobody sees a succeeded job without its result.
-    Returns False when the job had already left `running` (cancelled meanwhile).
+    One statement writes the job's status, its attempt and its TaskResult, so nobody sees a
+    succeeded job without its result, and the worker pays one round trip. Only the attempt that
+    is still `running` may finish the job: a newer attempt, started by the reconciler while
+    this one was cut off, owns it now. Returns False when the job had already left `running`.
     """
     error = {"error_type": "", "error_message": ""}
     if exc is not None:
         error = {"error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
-    with transaction.atomic():
-        # Only this attempt may finish the job: a newer attempt, started by the reconciler while
-        # this one was cut off, owns it now.
-        finished = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts).update(
-            status=status, finished_at=timezone.now(), **error
-        )
-        if not finished:
-            logger.warning("job %s left the running state before it finished; outcome dropped", job.pk)
-            return False
-        _attempt_finish(job=job, **error)
-        request = task.request if task is not None else None
+    request = task.request if task is not None else None
+    with results.task_result_captured() as rows:
         if exc is None:
             current_app.backend.store_result(str(job.pk), result, states.SUCCESS, request=request)
         else:
             tb = "".join(traceback.format_exception(exc))
             current_app.backend.store_result(str(job.pk), exc, states.FAILURE, traceback=tb, request=request)
-        _on_finished_commit(job=job, status=status)
+    store_sql, store_params = results.task_result_upsert_sql(rows[0], only_if="finished")
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FINISH_SQL.format(store=store_sql),
+            [
+                status,
+                now,
+                error["error_type"],
+                error["error_message"],
+                job.pk,
+                JobStatus.RUNNING,
+                job.attempts,
+                now,
+                error["error_type"],
+                error["error_message"],
+                job.attempts,
+                *store_params,
+            ],
+        )
+        finished = cursor.fetchone()[0]
+    if not finished:
+        logger.warning("job %s left the running state before it finished; outcome dropped", job.pk)
+        return False
+    _on_finished_commit(job=job, status=status)
     data = {"status": status, "error": _error_dict(**error)}
     if exc is None:
         data["result"] = result
     events.event_publish(job_id=job.pk, kind="status", data=data)
     return True
+
+
+_FINISH_SQL = f"""
+    WITH finished AS (
+        UPDATE {Job._meta.db_table} SET status = %s, finished_at = %s, error_type = %s, error_message = %s
+        WHERE id = %s AND status = %s AND attempts = %s
+        RETURNING id
+    ), attempt AS (
+        UPDATE {JobAttempt._meta.db_table} SET finished_at = %s, error_type = %s, error_message = %s
+        WHERE job_id IN (SELECT id FROM finished) AND number = %s
+    ), stored AS ({{store}})
+    SELECT count(*) FROM finished
+"""
 
 
 def _on_finished_commit(*, job: Job, status: str) -> None:

@@ -60,8 +60,11 @@ class OwnedViewSet(viewsets.GenericViewSet):
             return self.model.objects.none()
         return self.owned(self.request.user)
 
+    def owned_one(self, user, pk):
+        return self.owned(user).filter(pk=pk).first()
+
     def get_object(self):
-        found = self.get_queryset().filter(pk=_uuid_or_404(self.kwargs["pk"])).first()
+        found = self.owned_one(self.request.user, _uuid_or_404(self.kwargs["pk"]))
         if found is None:
             raise NotFound
         return found
@@ -79,6 +82,9 @@ class JobViewSet(OwnedViewSet):
 
     def owned(self, user):
         return selectors.job_list(user=user)
+
+    def owned_one(self, user, pk):
+        return selectors.job_get(user=user, job_id=pk)
 
     def _reloaded(self, job):
         return self._output(selectors.job_get(user=self.request.user, job_id=job.pk))
@@ -114,7 +120,7 @@ class JobViewSet(OwnedViewSet):
         data.is_valid(raise_exception=True)
         spec = services.job_spec_build(**data.validated_data)
         job, created = services.job_create(owner=request.user, spec=spec, idempotency_key=key)
-        body = self._reloaded(job)
+        body = self._output(selectors.job_just_created(job)) if created else self._reloaded(job)
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         return Response(body, status=code, headers={"Location": body["url"]})
 
@@ -134,10 +140,8 @@ class JobViewSet(OwnedViewSet):
         if any(errors):
             raise ValidationError({"jobs": errors})
         jobs = services.job_create_many(owner=request.user, specs=specs)
-        stored = {
-            job.pk: job for job in selectors.job_list(user=request.user).filter(pk__in=[j.pk for j in jobs])
-        }
-        return Response({"jobs": self._output([stored[job.pk] for job in jobs], many=True)}, status=202)
+        created = [selectors.job_just_created(job) for job in jobs]
+        return Response({"jobs": self._output(created, many=True)}, status=202)
 
     @extend_schema(
         parameters=[ID_PARAMETER], request=None, responses={200: JobOutput, 409: OpenApiTypes.OBJECT}
