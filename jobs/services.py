@@ -212,9 +212,9 @@ def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job,
 
 def _insert(job: Job) -> None:
     """One INSERT is atomic by itself: in autocommit it needs no BEGIN and COMMIT round trips.
-    Inside a caller's transaction it gets a savepoint, so a duplicate idempotency key leaves
-    that transaction usable."""
-    if connection.in_atomic_block:
+    With an idempotency key, inside a caller's transaction, it gets a savepoint, so a duplicate
+    key leaves that transaction usable."""
+    if job.idempotency_key and connection.in_atomic_block:
         with transaction.atomic():
             job.save(force_insert=True)
     else:
