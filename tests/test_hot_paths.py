@@ -168,21 +168,22 @@ def test_the_stored_result_has_the_shape_celery_gives_it(user, publish):
 
 def test_a_claim_on_a_connection_broken_while_idle_gets_one_fresh_try(user, publish):
     job = services.job_create(owner=user, spec=services.job_spec_build(**BODY))[0]
-    real = Job.objects.raw
+    real = services._claim_once
     calls = []
 
-    def broken_once(*args, **kwargs):
+    def broken_once(params):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real(*args, **kwargs)
+        return real(params)
 
     with (
-        mock.patch.object(Job.objects, "raw", side_effect=broken_once),
+        mock.patch.object(services, "_claim_once", side_effect=broken_once),
         mock.patch.object(connection, "close"),
     ):
         claimed = services.job_claim(job_id=job.pk)
     assert claimed is not None and len(calls) == 2
+    assert (claimed.status, claimed.attempts, claimed.params) == (JobStatus.RUNNING, 1, BODY["params"])
 
 
 def test_background_events_arrive_in_the_order_they_were_published(user):
