@@ -167,6 +167,40 @@ class SessionCounter:
         return len(self.pattern.findall(self.log_path.read_text(errors="replace")))
 
 
+def cpu_seconds_by_role() -> dict[str, float]:
+    """CPU time (user + system) used so far by the web servers, workers, PostgreSQL and Redis
+    running now, from /proc. Only one setup runs at a time, so each role is that setup's."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        role = cpu_role(command)
+        if role:
+            totals[role] = totals.get(role, 0.0) + (int(stat[11]) + int(stat[12])) / tick
+    return totals
+
+
+def cpu_role(command: str) -> str | None:
+    if command.startswith("postgres") or "/postgres " in command:
+        return "postgres"
+    if "redis-server" in command:
+        return "redis"
+    if " worker" in command and "celery" in command:
+        return "worker"
+    if "gunicorn" in command or "uvicorn" in command or "multiprocessing.spawn" in command:
+        return "web"
+    return None
+
+
+def cpu_ms_per(before: dict, after: dict, count: int) -> dict[str, float]:
+    """Milliseconds of CPU per request or job, by role (the load generator is not counted)."""
+    return {role: 1000 * (after[role] - before.get(role, 0.0)) / count for role in after if count}
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
@@ -239,7 +273,7 @@ class Setup:
         return sum(self.broker.llen(key) for key in lists)
 
     def load(self, path: str, *, connections: int, duration_s: float, method="GET", body="") -> dict:
-        before = self.sessions.count()
+        before, cpu_before = self.sessions.count(), cpu_seconds_by_role()
         result = wrk(
             self.base_url + path,
             connections=connections,
@@ -250,6 +284,7 @@ class Setup:
         )
         # Connections still in a pool are logged when opened, so this count is complete now.
         result["sessions"] = self.sessions.count() - before
+        result["cpu_ms"] = cpu_ms_per(cpu_before, cpu_seconds_by_role(), result["requests"])
         return result
 
     def drain(self, *, jobs: int, events: bool) -> dict:
@@ -259,12 +294,16 @@ class Setup:
         try:
             self.enqueue(jobs)
             self.start_worker(events=events)
+            # CPU is counted from the first stored result on, so the worker's start-up is not.
+            started = wait_until(self.stored_results, timeout=120, what="the first result", interval=0.02)
+            cpu_before = cpu_seconds_by_role()
             wait_until(
                 lambda: self.stored_results() >= jobs,
                 timeout=max(120, jobs / 20),
                 what=f"{jobs} results",
                 interval=0.2,
             )
+            cpu = cpu_ms_per(cpu_before, cpu_seconds_by_role(), jobs - started)
             ((first, last),) = self.sql(
                 "SELECT min(date_done), max(date_done) FROM django_celery_results_taskresult "
                 "WHERE status = 'SUCCESS'"
@@ -273,7 +312,8 @@ class Setup:
             if flower is not None:
                 flower.stop()
         seconds = (last - first).total_seconds()
-        return {"jobs": jobs, "seconds": seconds, "per_s": (jobs - 1) / seconds if seconds else 0.0}
+        per_s = (jobs - 1) / seconds if seconds else 0.0
+        return {"jobs": jobs, "seconds": seconds, "per_s": per_s, "cpu_ms": cpu}
 
     def stored_results(self) -> int:
         return self.sql("SELECT count(*) FROM django_celery_results_taskresult WHERE status = 'SUCCESS'")[0][
@@ -631,7 +671,18 @@ def report(tutorial: dict, service: dict) -> list[tuple[str, str, str, str]]:
             "",
         ),
         ("Celery ignore_result drain (the ceiling)", f"{ceiling:,.0f} tasks/s", "", ""),
+        ("CPU ms per GET: " + CPU_ROLES, cpu(tutorial["get"]), cpu(service["get"]), ""),
+        ("CPU ms per POST: " + CPU_ROLES, cpu(tutorial["post"]), cpu(service["post"]), ""),
+        ("CPU ms per drained job: " + CPU_ROLES, cpu(tutorial["drain"]), cpu(service["drain"]), ""),
     ]
+
+
+CPU_ROLES = "web / worker / PostgreSQL / Redis"
+
+
+def cpu(figure: dict) -> str:
+    roles = ("web", "worker", "postgres", "redis")
+    return " / ".join(f"{figure['cpu_ms'].get(role, 0.0):.2f}" for role in roles)
 
 
 def markdown(rows) -> str:

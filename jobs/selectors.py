@@ -8,6 +8,7 @@ from django.db.models import CharField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast, JSONObject
 from django_celery_results.models import TaskResult
 
+from jobs import rows
 from jobs.models import Job, JobAttempt, Workflow
 
 
@@ -27,8 +28,7 @@ def job_get(*, user, job_id) -> Job | None:
     The same row as job_list's, in raw SQL: this is the API's hottest read, and building the
     ORM query (two subqueries) cost more than running it.
     """
-    found = list(Job.objects.raw(_JOB_GET_SQL, [job_id, user.pk]))
-    return found[0] if found else None
+    return rows.fetch_one(Job, _JOB_GET_SQL, [job_id, user.pk], extra=("result_raw", "attempt_rows"))
 
 
 def _with_result(jobs: QuerySet[Job]) -> QuerySet[Job]:
@@ -46,7 +46,7 @@ def _with_result(jobs: QuerySet[Job]) -> QuerySet[Job]:
 
 _ATTEMPT_FIELDS = ("number", "worker", "started_at", "finished_at", "error_type", "error_message")
 _JOB_GET_SQL = f"""
-    SELECT job.*,
+    SELECT {rows.model_columns(Job, "job")},
         (SELECT result FROM {TaskResult._meta.db_table} WHERE task_id = job.id::text) AS result_raw,
         ARRAY(
             SELECT json_build_object({", ".join(f"'{name}', {name}" for name in _ATTEMPT_FIELDS)})

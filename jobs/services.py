@@ -31,7 +31,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 from rest_framework.exceptions import ValidationError
 
-from jobs import events, locks, results, tasks
+from jobs import events, locks, results, rows, tasks
 from jobs.cache import cache_redis
 from jobs.exceptions import JobCancelled, JobConflict, TimeLimitExceeded, TooManyActiveJobs, UnknownJobType
 from jobs.models import TERMINAL_STATUSES, Job, JobAttempt, JobStatus, Workflow
@@ -336,28 +336,16 @@ def job_claim(*, job_id, worker: str = "") -> Job | None:
 
 
 def _claim_once(params: list) -> Job | None:
-    # A plain cursor and Job.from_db: a RawQuerySet resolving its columns for every claim was a
-    # tenth of a pool process's time.
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(_JOB_FIELDS, row, strict=True)
-    ]
-    return Job.from_db(connection.alias, [field.attname for field in _JOB_FIELDS], values)
+    return rows.fetch_one(Job, _CLAIM_SQL, params)
 
 
-_JOB_FIELDS = Job._meta.concrete_fields
 _CLAIM_SQL = f"""
     WITH claimed AS (
         UPDATE {Job._meta.db_table}
         SET status = %s, started_at = %s, heartbeat_at = %s, finished_at = NULL, run_at = NULL,
             attempts = attempts + 1, progress_current = NULL, progress_total = NULL, progress_message = ''
         WHERE id = %s AND status = %s
-        RETURNING {", ".join(field.column for field in _JOB_FIELDS)}
+        RETURNING {rows.model_columns(Job)}
     ), attempt AS (
         INSERT INTO {JobAttempt._meta.db_table}
             (job_id, number, worker, started_at, error_type, error_message)

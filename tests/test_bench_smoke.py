@@ -51,6 +51,9 @@ def test_it_measures_every_figure_for_both_setups(figures):
         for drain in ("drain", "drain_events"):
             assert result[setup][drain]["jobs"] == 20
             assert result[setup][drain]["per_s"] > 0, (setup, drain)
+        # CPU time per request and per job, by process, for the "why" of each figure.
+        assert result[setup]["get"]["cpu_ms"]["web"] > 0, setup
+        assert result[setup]["drain"]["cpu_ms"]["worker"] > 0, setup
     assert result["tutorial"]["ceiling"]["per_s"] > 0
     assert result["service"]["batch"]["jobs_per_s"] > 0
 
