@@ -130,10 +130,10 @@ class JobViewSet(OwnedViewSet):
         """Submit up to 1,000 jobs at once: all are validated first, then stored together."""
         data = JobBatchInput(data=request.data)
         data.is_valid(raise_exception=True)
-        specs, errors = [], []
+        specs, errors, validators = [], [], {}
         for item in data.validated_data["jobs"]:
             try:
-                specs.append(services.job_spec_build(**item))
+                specs.append(services.job_spec_build(**item, validators=validators))
                 errors.append({})
             except ValidationError as error:
                 errors.append(error.detail)
