@@ -48,11 +48,7 @@ def task_result_captured():
 def task_result_upsert_sql(row: TaskResult, *, only_if: str) -> tuple[str, list]:
     """SQL and params that store `row` (insert, or update the same task id's row), for a data-
     modifying CTE: the row is written only when the CTE named `only_if` returned a row."""
-    columns = [
-        field
-        for field in TaskResult._meta.concrete_fields
-        if not field.primary_key and (field.name != "date_started" or row.date_started is not None)
-    ]
+    columns = [field for field in TaskResult._meta.concrete_fields if not field.primary_key]
     values = [field.get_db_prep_save(field.pre_save(row, add=True), connection) for field in columns]
     table = TaskResult._meta.db_table
     names = ", ".join(connection.ops.quote_name(field.column) for field in columns)

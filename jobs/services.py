@@ -580,13 +580,13 @@ def _job_finish(*, job: Job, task, status: str, result=None, exc: BaseException 
     if exc is not None:
         error = {"error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
     request = task.request if task is not None else None
-    with results.task_result_captured() as rows:
+    with results.task_result_captured() as captured:
         if exc is None:
             current_app.backend.store_result(str(job.pk), result, states.SUCCESS, request=request)
         else:
             tb = "".join(traceback.format_exception(exc))
             current_app.backend.store_result(str(job.pk), exc, states.FAILURE, traceback=tb, request=request)
-    store_sql, store_params = results.task_result_upsert_sql(rows[0], only_if="finished")
+    store_sql, store_params = results.task_result_upsert_sql(captured[0], only_if="finished")
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
