@@ -25,7 +25,6 @@ from django_celery_results.models import TaskResult
 from rest_framework.exceptions import ValidationError
 
 from jobs import services
-from jobs.exceptions import JobConflict
 from jobs.models import Job, JobAttempt, JobStatus, Workflow
 from jobs.registry import job_type_names
 from webhooks.models import WebhookDelivery
@@ -290,12 +289,8 @@ def _reasons(detail):
 ACTION_MAX_JOBS = 1000  # "Select all" can pick a million jobs; one request should not act on them all
 
 
-def _apply_to_each(modeladmin, request, queryset, service, done: str) -> list[Job]:
-    """Run a job service on each selected job; report how many it changed and why others not.
-
-    Returns what the service returned for each job it did not refuse. More than
-    ACTION_MAX_JOBS jobs are refused as a whole, before any is touched.
-    """
+def _selected(modeladmin, request, queryset) -> list[Job]:
+    """The selected jobs; none, with an error message, if there are more than ACTION_MAX_JOBS."""
     jobs = list(queryset[: ACTION_MAX_JOBS + 1])
     if len(jobs) > ACTION_MAX_JOBS:
         modeladmin.message_user(
@@ -304,12 +299,18 @@ def _apply_to_each(modeladmin, request, queryset, service, done: str) -> list[Jo
             messages.ERROR,
         )
         return []
+    return jobs
+
+
+def _apply_to_each(modeladmin, request, queryset, service, done: str) -> list[Job]:
+    """Run a job service on each selected job; report how many it changed and why others not.
+
+    Returns what the service returned for each job it did not refuse.
+    """
     changed = []
-    for job in jobs:
+    for job in _selected(modeladmin, request, queryset):
         try:
             changed.append(service(job=job))
-        except JobConflict as conflict:
-            modeladmin.message_user(request, f"{job.pk}: {conflict}", messages.WARNING)
         except ValidationError as invalid:  # e.g. a rerun of a type whose params have changed
             modeladmin.message_user(
                 request, f"{job.pk}: {'; '.join(_reasons(invalid.detail))}", messages.WARNING
@@ -319,14 +320,33 @@ def _apply_to_each(modeladmin, request, queryset, service, done: str) -> list[Jo
     return changed
 
 
+def _apply_in_bulk(modeladmin, request, queryset, service, *, conflict: str, done: str) -> None:
+    """Run a bulk service (jobs_cancel, jobs_retry) on the selected jobs in one transaction;
+    report how many it changed and why the others not."""
+    jobs = _selected(modeladmin, request, queryset)
+    if not jobs:
+        return
+    changed = 0
+    for job_id, outcome in service(job_ids=[job.pk for job in jobs]).items():
+        if outcome.result in {services.CONFLICT, services.NOT_FOUND}:
+            reason = conflict.format(status=outcome.status)
+            modeladmin.message_user(request, f"{job_id}: {reason}", messages.WARNING)
+        else:
+            changed += 1
+    if changed:
+        modeladmin.message_user(request, f"{changed} job(s) {done}.", messages.SUCCESS)
+
+
 @admin.action(description="Cancel selected jobs")
 def cancel_jobs(modeladmin, request, queryset):
-    _apply_to_each(modeladmin, request, queryset, services.job_cancel, "cancelled")
+    conflict = services.CANCEL_CONFLICT
+    _apply_in_bulk(modeladmin, request, queryset, services.jobs_cancel, conflict=conflict, done="cancelled")
 
 
 @admin.action(description="Retry selected jobs")
 def retry_jobs(modeladmin, request, queryset):
-    _apply_to_each(modeladmin, request, queryset, services.job_retry, "queued again")
+    conflict = services.RETRY_CONFLICT
+    _apply_in_bulk(modeladmin, request, queryset, services.jobs_retry, conflict=conflict, done="queued again")
 
 
 RERUN_LINKS_SHOWN = 10

@@ -11,7 +11,6 @@ import queue
 import threading
 
 import redis
-import redis.asyncio
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -19,19 +18,44 @@ logger = logging.getLogger(__name__)
 
 STREAM_MAX_EVENTS = 1000
 STREAM_TTL_S = 24 * 3600
+STREAM_PREFIX = "jobs:events:"
 _client: redis.Redis | None = None
 
 
 def stream_key(job_id) -> str:
-    return f"jobs:events:{job_id}"
+    return f"{STREAM_PREFIX}{job_id}"
+
+
+def events_redis_url() -> str:
+    """The Redis that holds the job event streams (and the locks): the broker's."""
+    return settings.CELERY_BROKER_URL
 
 
 def redis_client() -> redis.Redis:
-    """This process's client for the broker's Redis (events, locks)."""
+    """This process's client for the events' Redis (events, locks)."""
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
+        _client = redis.Redis.from_url(events_redis_url(), socket_timeout=5, socket_connect_timeout=3)
     return _client
+
+
+def event_data_json(data: dict) -> str:
+    return json.dumps(data, cls=DjangoJSONEncoder)
+
+
+def terminal_event_data(
+    *, status: str, error_type: str, error_message: str, finished_at, result=None
+) -> dict:
+    """The `status` event of a job that has finished: what the worker, a cancel and the stream
+    hub's ledger check all send."""
+    data = {
+        "status": status,
+        "error": {"type": error_type, "message": error_message} if error_type else None,
+        "finished_at": finished_at,
+    }
+    if status == "succeeded":
+        data["result"] = result
+    return data
 
 
 def event_publish(*, job_id, kind: str, data: dict) -> None:
@@ -40,11 +64,17 @@ def event_publish(*, job_id, kind: str, data: dict) -> None:
     In a worker process (after events_publish_in_background()) the event is queued for this
     process's sender thread and the job goes on at once; elsewhere it is sent before returning.
     """
-    event = (stream_key(job_id), {"kind": kind, "data": json.dumps(data, cls=DjangoJSONEncoder)})
+    event = (stream_key(job_id), {"kind": kind, "data": event_data_json(data)})
     if _background is not None:
         _background.put(event)
     else:
         _send([event])
+
+
+def event_publish_many(*, job_ids: list, kind: str, data: dict) -> None:
+    """The same event for each of the jobs, sent in one pipeline."""
+    fields = {"kind": kind, "data": event_data_json(data)}
+    _send([(stream_key(job_id), fields) for job_id in job_ids])
 
 
 def _send(batch: list[tuple[str, dict]]) -> None:
@@ -103,7 +133,3 @@ def event_last_id(*, job_id) -> str:
 def event_exists_after(*, job_id, event_id: str) -> bool:
     """Whether the job's stream holds an event newer than `event_id`."""
     return bool(redis_client().xrange(stream_key(job_id), min=f"({event_id}", count=1))
-
-
-def async_redis() -> redis.asyncio.Redis:
-    return redis.asyncio.Redis.from_url(settings.CELERY_BROKER_URL)

@@ -17,6 +17,8 @@ class JobStatus(models.TextChoices):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+CANCELLABLE_STATUSES = frozenset(JobStatus) - TERMINAL_STATUSES
+RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 # Statuses whose job the dispatcher publishes once run_at has come.
 WAITING_FOR_TIME_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.RETRYING})
 

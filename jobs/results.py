@@ -69,18 +69,24 @@ class UpsertTaskResultManager(TaskResultManager):
         fields.update(
             status=status, result=result, content_type=content_type, content_encoding=content_encoding
         )
-        update_fields = [*_STORED_FIELDS, "date_done"]
-        if "date_started" in fields:
-            update_fields.append("date_started")
         row = TaskResult(task_id=task_id, **fields)
         captured = _captured.get()
         if captured is not None:
             captured.append(row)
             return row
-        self.using(using).bulk_create(
-            [row], update_conflicts=True, unique_fields=["task_id"], update_fields=update_fields
-        )
+        task_results_store([row], using=using)
         return row
+
+
+def task_results_store(rows: list[TaskResult], *, using=None) -> None:
+    """Insert the rows, or update the rows of the same task ids, in one statement."""
+    if rows:
+        TaskResult.objects.using(using).bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["task_id"],
+            update_fields=[*_STORED_FIELDS, "date_done"],
+        )
 
 
 class _UpsertingTaskModel:

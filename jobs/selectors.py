@@ -8,8 +8,8 @@ from django.db.models import CharField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast, JSONObject
 from django_celery_results.models import TaskResult
 
-from jobs import rows
-from jobs.models import Job, JobAttempt, Workflow
+from jobs import events, rows
+from jobs.models import TERMINAL_STATUSES, Job, JobAttempt, Workflow
 
 
 def job_list(*, user, status: str | None = None, type: str | None = None) -> QuerySet[Job]:
@@ -20,6 +20,35 @@ def job_list(*, user, status: str | None = None, type: str | None = None) -> Que
     if type:
         jobs = jobs.filter(type=type)
     return _with_result(jobs)
+
+
+def job_ids_matching(*, user=None, status=None, type=None, among: list[str], limit: int) -> tuple[list, bool]:
+    """Up to `limit` ids of jobs (the user's, or anyone's) that match the filters and have one
+    of the statuses `among`, oldest first; and whether more match."""
+    jobs = Job.objects.filter(status__in=[status] if status else among)
+    if status and status not in among:
+        jobs = jobs.none()
+    if user is not None:
+        jobs = jobs.filter(owner=user)
+    if type:
+        jobs = jobs.filter(type=type)
+    ids = list(jobs.order_by("created_at", "id").values_list("pk", flat=True)[: limit + 1])
+    return ids[:limit], len(ids) > limit
+
+
+def job_terminal_events(*, job_ids: list) -> dict:
+    """For those of the jobs that have finished: id -> the data of their terminal `status` event."""
+    finished = _with_result(Job.objects.filter(pk__in=job_ids, status__in=TERMINAL_STATUSES))
+    return {
+        job.pk: events.terminal_event_data(
+            status=job.status,
+            error_type=job.error_type,
+            error_message=job.error_message,
+            finished_at=job.finished_at,
+            result=job_result(job),
+        )
+        for job in finished.only("pk", "status", "error_type", "error_message", "finished_at")
+    }
 
 
 def job_get(*, user, job_id) -> Job | None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import redis
 from billiard.exceptions import WorkerLostError
@@ -34,7 +35,15 @@ from rest_framework.exceptions import ValidationError
 from jobs import events, locks, results, rows, tasks
 from jobs.cache import cache_redis
 from jobs.exceptions import JobCancelled, JobConflict, TimeLimitExceeded, TooManyActiveJobs, UnknownJobType
-from jobs.models import TERMINAL_STATUSES, Job, JobAttempt, JobStatus, Workflow
+from jobs.models import (
+    CANCELLABLE_STATUSES,
+    RETRYABLE_STATUSES,
+    TERMINAL_STATUSES,
+    Job,
+    JobAttempt,
+    JobStatus,
+    Workflow,
+)
 from jobs.registry import JobType, job_type_get, unknown_job_type_message
 from jobs.signals import job_finished
 
@@ -611,9 +620,7 @@ def _job_finish(*, job: Job, task, status: str, result=None, exc: BaseException 
         logger.warning("job %s left the running state before it finished; outcome dropped", job.pk)
         return False
     _on_finished_commit(job=job, status=status)
-    data = {"status": status, "error": _error_dict(**error)}
-    if exc is None:
-        data["result"] = result
+    data = events.terminal_event_data(status=status, finished_at=now, result=result, **error)
     events.event_publish(job_id=job.pk, kind="status", data=data)
     return True
 
@@ -697,71 +704,140 @@ def job_should_stop(*, job: Job) -> bool:
 
 # --- Operating: cancel and retry ------------------------------------------------------------
 
-_CANCELLABLE = [
-    JobStatus.PENDING,
-    JobStatus.SCHEDULED,
-    JobStatus.QUEUED,
-    JobStatus.RETRYING,
-    JobStatus.RUNNING,
-]
+
+class Outcome(NamedTuple):
+    """What a bulk operation did to one job, and the job's status afterwards."""
+
+    result: str  # one of the constants below
+    status: str | None
 
 
-def job_cancel(*, job: Job, reason: str = "Cancelled by request.") -> Job:
-    """Cancel a job that has not finished; cancelling a cancelled job again changes nothing.
+CANCELLED, ALREADY_CANCELLED, RETRIED, CONFLICT, NOT_FOUND = (
+    "cancelled",
+    "already_cancelled",
+    "retried",
+    "conflict",
+    "not_found",
+)
+CANCEL_CONFLICT = "The job has already {status}; only an unfinished job can be cancelled."
+RETRY_CONFLICT = "The job is {status}; only a failed or cancelled job can be retried."
+
+
+def jobs_cancel(*, job_ids: list, owner=None, reason: str = "Cancelled by request.") -> dict:
+    """Cancel each job that has not finished; returns an Outcome per id.
 
     A job that has not started never will (the claim only takes queued jobs). A running job
     is stopped: cooperatively through ctx.cancelled if its type asks for that, otherwise by
-    terminating its worker process. Raises JobConflict for a succeeded or failed job.
+    terminating its worker process. A cancelled job is left as it is; a succeeded or failed
+    one is a CONFLICT, and the others are cancelled all the same. One transaction for all:
+    the rows, the attempts and the TaskResults; events and terminations go out after commit.
+    With an `owner`, anyone else's job is NOT_FOUND.
     """
+    now = timezone.now()
     with transaction.atomic():
-        was = Job.objects.select_for_update().filter(pk=job.pk).values_list("status", flat=True).first()
-        if was == JobStatus.CANCELLED:
-            return Job.objects.get(pk=job.pk)
-        if was not in _CANCELLABLE:
-            raise JobConflict(f"The job has already {was}; only an unfinished job can be cancelled.")
-        Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.CANCELLED,
-            finished_at=timezone.now(),
-            run_at=None,
-            error_type="JobCancelled",
-            error_message=reason,
+        found = _locked(job_ids, owner)
+        cancel = [job for job in found.values() if job.status in CANCELLABLE_STATUSES]
+        running = [job for job in cancel if job.status == JobStatus.RUNNING]
+        error = {"error_type": "JobCancelled", "error_message": reason}
+        Job.objects.filter(pk__in=[job.pk for job in cancel]).update(
+            status=JobStatus.CANCELLED, finished_at=now, run_at=None, **error
         )
-        if was == JobStatus.RUNNING:
-            _attempt_finish(job=job, error_type="JobCancelled", error_message=reason)
-        current_app.backend.store_result(str(job.pk), TaskRevokedError(reason), states.REVOKED)
-        _on_finished_commit(job=job, status=JobStatus.CANCELLED)
-    if was == JobStatus.RUNNING:
-        job_type = job_type_get(job.type)
-        if not (job_type and job_type.cooperative_cancel):
-            # Our own control command: Celery's revoke would also remember the id as revoked
-            # and silently drop the message of a later manual retry, which reuses the id.
-            current_app.control.broadcast("job_terminate", arguments={"job_id": str(job.pk)})
-    events.event_publish(
-        job_id=job.pk,
-        kind="status",
-        data={"status": JobStatus.CANCELLED, "error": {"type": "JobCancelled", "message": reason}},
-    )
+        for job in running:
+            _attempt_finish(job=job, **error)
+        with results.task_result_captured() as captured:
+            for job in cancel:
+                current_app.backend.store_result(str(job.pk), TaskRevokedError(reason), states.REVOKED)
+        results.task_results_store(captured)
+        for job in cancel:
+            _on_finished_commit(job=job, status=JobStatus.CANCELLED)
+        terminate = [job.pk for job in running if not _cooperative(job)]
+        data = events.terminal_event_data(status=JobStatus.CANCELLED, finished_at=now, **error)
+        cancelled_ids = [job.pk for job in cancel]
+        transaction.on_commit(lambda: _after_cancel(cancelled_ids, terminate, data))
+    outcomes = {}
+    for job_id in job_ids:
+        job = found.get(job_id)
+        if job is None:
+            outcomes[job_id] = Outcome(NOT_FOUND, None)
+        elif job.status == JobStatus.CANCELLED:
+            outcomes[job_id] = Outcome(ALREADY_CANCELLED, JobStatus.CANCELLED)
+        elif job.status in CANCELLABLE_STATUSES:
+            outcomes[job_id] = Outcome(CANCELLED, JobStatus.CANCELLED)
+        else:
+            outcomes[job_id] = Outcome(CONFLICT, job.status)
+    return outcomes
+
+
+def _locked(job_ids: list, owner) -> dict:
+    """The jobs by id, locked for update in id order, so that two bulk operations that overlap
+    take their row locks in the same order and cannot deadlock."""
+    jobs = Job.objects.select_for_update().filter(pk__in=job_ids)
+    if owner is not None:
+        jobs = jobs.filter(owner=owner)
+    return {job.pk: job for job in jobs.order_by("pk")}
+
+
+def _cooperative(job: Job) -> bool:
+    job_type = job_type_get(job.type)
+    return bool(job_type and job_type.cooperative_cancel)
+
+
+def _after_cancel(job_ids: list, terminate: list, data: dict) -> None:
+    for job_id in terminate:
+        # Our own control command: Celery's revoke would also remember the id as revoked
+        # and silently drop the message of a later manual retry, which reuses the id.
+        current_app.control.broadcast("job_terminate", arguments={"job_id": str(job_id)})
+    events.event_publish_many(job_ids=job_ids, kind="status", data=data)
+
+
+def job_cancel(*, job: Job, reason: str = "Cancelled by request.") -> Job:
+    """Cancel one job (see jobs_cancel); cancelling a cancelled job again changes nothing.
+    Raises JobConflict for a succeeded or failed job."""
+    outcome = jobs_cancel(job_ids=[job.pk], reason=reason)[job.pk]
+    if outcome.result in {CONFLICT, NOT_FOUND}:
+        raise JobConflict(CANCEL_CONFLICT.format(status=outcome.status))
     return Job.objects.get(pk=job.pk)
 
 
-def job_retry(*, job: Job) -> Job:
-    """Queue a failed or cancelled job again, as a new attempt with the same id and params."""
+def jobs_retry(*, job_ids: list, owner=None) -> dict:
+    """Queue each failed or cancelled job again, as a new attempt with the same id and params;
+    returns an Outcome per id (any other status is a CONFLICT, and changes nothing). With an
+    `owner`, anyone else's job is NOT_FOUND."""
+    now = timezone.now()
     with transaction.atomic():
-        retried = Job.objects.filter(pk=job.pk, status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).update(
-            status=JobStatus.QUEUED,
-            queued_at=timezone.now(),
-            finished_at=None,
-            run_at=None,
-            error_type="",
-            error_message="",
+        found = _locked(job_ids, owner)
+        retry = [job for job in found.values() if job.status in RETRYABLE_STATUSES]
+        queued = {"status": JobStatus.QUEUED, "queued_at": now, "finished_at": None, "run_at": None}
+        Job.objects.filter(pk__in=[job.pk for job in retry]).update(**queued, error_type="", error_message="")
+        for job in retry:
+            for name, value in {**queued, "error_type": "", "error_message": ""}.items():
+                setattr(job, name, value)
+        _publish_on_commit(retry)
+        retried_ids = [job.pk for job in retry]
+        transaction.on_commit(
+            lambda: events.event_publish_many(
+                job_ids=retried_ids, kind="status", data={"status": JobStatus.QUEUED}
+            )
         )
-        if not retried:
-            status = Job.objects.filter(pk=job.pk).values_list("status", flat=True).first()
-            raise JobConflict(f"The job is {status}; only a failed or cancelled job can be retried.")
-        job = Job.objects.get(pk=job.pk)
-        _publish_on_commit([job])
-    events.event_publish(job_id=job.pk, kind="status", data={"status": JobStatus.QUEUED})
-    return job
+    retried = set(retried_ids)
+    outcomes = {}
+    for job_id in job_ids:
+        job = found.get(job_id)
+        if job is None:
+            outcomes[job_id] = Outcome(NOT_FOUND, None)
+        elif job.pk in retried:
+            outcomes[job_id] = Outcome(RETRIED, JobStatus.QUEUED)
+        else:
+            outcomes[job_id] = Outcome(CONFLICT, job.status)
+    return outcomes
+
+
+def job_retry(*, job: Job) -> Job:
+    """Queue one failed or cancelled job again (see jobs_retry); raises JobConflict otherwise."""
+    outcome = jobs_retry(job_ids=[job.pk])[job.pk]
+    if outcome.result != RETRIED:
+        raise JobConflict(RETRY_CONFLICT.format(status=outcome.status))
+    return Job.objects.get(pk=job.pk)
 
 
 # --- Reconciling: nothing accepted is ever lost -----------------------------------------------

@@ -1,3 +1,5 @@
+from collections import Counter
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -78,6 +80,47 @@ class WorkflowCreateInput(serializers.Serializer):
 class JobListFilters(serializers.Serializer):
     status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
     type = serializers.CharField(max_length=100, required=False)
+
+
+class JobBulkInput(JobListFilters):
+    """Which jobs a bulk cancel or retry acts on: a list of ids, or the list endpoint's filters."""
+
+    ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, allow_empty=False, max_length=BATCH_MAX_JOBS
+    )
+
+    def validate(self, attrs):
+        filters = attrs.keys() & {"status", "type"}
+        if "ids" in attrs and filters:
+            given = ", ".join(sorted(filters))
+            raise serializers.ValidationError({"ids": [f"Give ids or filters ({given}), not both."]})
+        if "ids" not in attrs and not filters:
+            raise serializers.ValidationError({"ids": ["Give a list of job ids, or filters: status, type."]})
+        return attrs
+
+
+class BulkOutcomeOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    outcome = serializers.CharField(help_text="cancelled, already_cancelled, retried, conflict, not_found.")
+    status = serializers.CharField(allow_null=True, help_text="The job's status afterwards; null if none.")
+
+
+def bulk_output(outcomes: dict, *, more: bool) -> dict:
+    """The answer of a bulk operation, from services' id -> Outcome (the CLI prints it too)."""
+    return {
+        "results": [
+            {"id": job_id, "outcome": outcome.result, "status": outcome.status}
+            for job_id, outcome in outcomes.items()
+        ],
+        "counts": dict(Counter(outcome.result for outcome in outcomes.values())),
+        "more": more,
+    }
+
+
+class BulkOutput(serializers.Serializer):
+    results = BulkOutcomeOutput(many=True)
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Jobs per outcome.")
+    more = serializers.BooleanField(help_text="With filters: more jobs match; call again for the next batch.")
 
 
 class ErrorOutput(serializers.Serializer):

@@ -1,17 +1,21 @@
 """Server-Sent Events for one job, streamed by the ASGI server from Redis.
 
 The view (sync, in DRF) authenticates and takes a snapshot; the stream itself is an async
-generator, so an open stream holds neither a thread nor a database connection, only a
-Redis connection blocked in XREAD.
+generator fed by the process's stream hub (jobs.api.stream_hub), so an open stream holds
+no thread, no database connection and no Redis connection of its own.
 """
 
+import asyncio
 import json
+import logging
 import time
 
 from django.conf import settings
 from rest_framework.renderers import BaseRenderer
 
-from jobs import events
+from jobs.api.stream_hub import stream_hub
+
+logger = logging.getLogger(__name__)
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -32,28 +36,26 @@ def sse(*, event_id: str, kind: str, data: str) -> str:
 async def job_event_stream(*, job_id, snapshot: dict | None, after_id: str):
     """Yield the snapshot (if any), then every event after `after_id`, until a terminal status.
 
-    Heartbeat comments keep proxies from closing an idle stream; a stream also ends after
-    JOB_EVENTS_MAX_STREAM_S, and the client resumes with Last-Event-ID.
+    A heartbeat comment every JOB_EVENTS_HEARTBEAT_S of silence keeps proxies from closing the
+    stream. The stream also ends after JOB_EVENTS_MAX_STREAM_S, or at once if anything goes wrong
+    (Redis unreachable while catching up, say): the client sees it close and resumes with
+    Last-Event-ID, rather than hanging on a stream that will never speak again.
     """
     if snapshot is not None:
         yield sse(event_id=after_id, kind="snapshot", data=json.dumps(snapshot))
         if snapshot["status"] in TERMINAL:
             return
-    client = events.async_redis()
-    key = events.stream_key(job_id)
     deadline = time.monotonic() + settings.JOB_EVENTS_MAX_STREAM_S
-    heartbeat_ms = int(settings.JOB_EVENTS_HEARTBEAT_S * 1000)
     try:
-        while time.monotonic() < deadline:
-            batch = await client.xread({key: after_id}, block=heartbeat_ms, count=100)
-            if not batch:
-                yield ": heartbeat\n\n"
-                continue
-            for raw_id, fields in batch[0][1]:
-                after_id = raw_id.decode()
-                data = fields[b"data"].decode()
-                yield sse(event_id=after_id, kind=fields[b"kind"].decode(), data=data)
-                if json.loads(data).get("status") in TERMINAL:
+        async with stream_hub().listen(job_id=job_id, after_id=after_id) as listener:
+            while time.monotonic() < deadline:
+                try:
+                    event = await asyncio.wait_for(listener.next(), timeout=settings.JOB_EVENTS_HEARTBEAT_S)
+                except TimeoutError:
+                    yield ": heartbeat\n\n"
+                    continue
+                yield sse(event_id=event.id, kind=event.kind, data=event.data)
+                if event.status in TERMINAL:
                     return
-    finally:
-        await client.aclose()
+    except Exception:
+        logger.warning("the event stream of job %s ended early; the client resumes it", job_id, exc_info=True)

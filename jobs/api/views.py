@@ -13,17 +13,20 @@ from rest_framework.response import Response
 from jobs import events, selectors, services
 from jobs.api.schema import params_json_schema
 from jobs.api.serializers import (
+    BulkOutput,
     JobBatchInput,
+    JobBulkInput,
     JobCreateInput,
     JobListFilters,
     JobOutput,
     JobTypeOutput,
     WorkflowCreateInput,
     WorkflowOutput,
+    bulk_output,
     job_create_input_per_type,
 )
 from jobs.api.streams import EventStreamRenderer, job_event_stream
-from jobs.models import Job, Workflow
+from jobs.models import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, Workflow
 from jobs.registry import job_type_list
 
 ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
@@ -142,6 +145,34 @@ class JobViewSet(OwnedViewSet):
         jobs = services.job_create_many(owner=request.user, specs=specs)
         created = [selectors.job_just_created(job) for job in jobs]
         return Response({"jobs": self._output(created, many=True)}, status=202)
+
+    @extend_schema(request=JobBulkInput, responses=BulkOutput)
+    @action(detail=False, methods=["post"], url_path="cancel", serializer_class=JobBulkInput)
+    def cancel_many(self, request):
+        """Cancel up to 1,000 jobs, by ids or by filters (status, type), with an outcome per job.
+
+        A job that cannot be cancelled is reported as a conflict; the others are cancelled all
+        the same. Filters select the oldest 1,000 unfinished jobs that match; `more` says
+        whether to call again.
+        """
+        return self._bulk(request, services.jobs_cancel, among=CANCELLABLE_STATUSES)
+
+    @extend_schema(request=JobBulkInput, responses=BulkOutput)
+    @action(detail=False, methods=["post"], url_path="retry", serializer_class=JobBulkInput)
+    def retry_many(self, request):
+        """Retry up to 1,000 failed or cancelled jobs, by ids or by filters, with an outcome per job."""
+        return self._bulk(request, services.jobs_retry, among=RETRYABLE_STATUSES)
+
+    def _bulk(self, request, service, *, among):
+        data = JobBulkInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids, more = data.validated_data.get("ids"), False
+        if ids is None:
+            ids, more = selectors.job_ids_matching(
+                user=request.user, **data.validated_data, among=among, limit=services.BATCH_MAX_JOBS
+            )
+        outcomes = service(job_ids=list(dict.fromkeys(ids)), owner=request.user)
+        return Response(bulk_output(outcomes, more=more))
 
     @extend_schema(
         parameters=[ID_PARAMETER], request=None, responses={200: JobOutput, 409: OpenApiTypes.OBJECT}

@@ -6,6 +6,8 @@ and print. Django does not treat this module as a command because its name start
 
 import json
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from time import monotonic, sleep
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
@@ -13,9 +15,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from jobs import selectors
+from jobs import selectors, services
 from jobs.api.serializers import JobOutput, error_of
-from jobs.exceptions import JobConflict
 from jobs.models import Job, JobStatus
 
 POLL_INTERVAL_S = 0.25
@@ -192,21 +193,54 @@ class Watcher:
             self.done()
 
 
-class JobActionCommand(BaseCommand):
-    """A command that applies one job service (cancel, retry) to the job named on the command line."""
+class JobBulkCommand(BaseCommand):
+    """Apply a bulk service (cancel, retry) to the jobs named by id, or to every job that matches
+    --status and --type, 1,000 at a time, as POST /api/jobs/cancel/ and /retry/ do."""
 
-    def action(self, job: Job) -> Job:
-        raise NotImplementedError
+    service: Callable[..., dict]  # services.jobs_cancel or services.jobs_retry
+    applies_to: frozenset  # the statuses it can change
+    conflict: str  # the message for a job it cannot change, with {status}
 
     def add_arguments(self, parser):
-        parser.add_argument("id", help="The job's id.")
+        parser.add_argument("ids", nargs="*", metavar="id", help="Job ids.")
+        parser.add_argument("--status", choices=JobStatus.values, help="Every job with this status.")
+        parser.add_argument("--type", help="Every job of this type (with --status: both).")
 
-    def handle(self, *args, **options):
-        try:
-            job = self.action(job_find(options["id"]))
-        except JobConflict as conflict:
-            raise CommandError(str(conflict)) from None
-        self.stdout.write(f"Job {job.pk} is {job.status}.")
+    def handle(self, *args, ids, status, type, **options):
+        if ids and (status or type):
+            raise CommandError("Give job ids, or --status and --type, not both.")
+        if ids:
+            self._by_ids([job_find(job_id).pk for job_id in ids])
+        elif status or type:
+            self._by_filters(status=status, type=type)
+        else:
+            raise CommandError("Give job ids, or --status and/or --type.")
+
+    def _by_ids(self, job_ids: list) -> None:
+        outcomes = self.service(job_ids=job_ids)
+        refused = []
+        for job_id, outcome in outcomes.items():
+            if outcome.status is not None and outcome.result != services.CONFLICT:
+                self.stdout.write(f"Job {job_id} is {outcome.status}.")
+            else:
+                refused.append(f"Job {job_id}: {self.conflict.format(status=outcome.status)}")
+        if refused:
+            raise CommandError("\n".join(refused))
+
+    def _by_filters(self, *, status, type) -> None:
+        counts: Counter = Counter()
+        more = True
+        while more:
+            job_ids, more = selectors.job_ids_matching(
+                status=status, type=type, among=self.applies_to, limit=services.BATCH_MAX_JOBS
+            )
+            if not job_ids:
+                break
+            counts.update(outcome.result for outcome in self.service(job_ids=job_ids).values())
+        line = f"{sum(counts.values()):,} job(s) matched"
+        if counts:
+            line += ": " + ", ".join(f"{count:,} {result}" for result, count in sorted(counts.items()))
+        self.stdout.write(f"{line}.")
 
 
 # --- Lists and batches (jobs, prune) --------------------------------------------------------

@@ -1,12 +1,14 @@
 from jobs import services
-from jobs.management.commands._jobcli import JobActionCommand
+from jobs.management.commands._jobcli import JobBulkCommand
+from jobs.models import CANCELLABLE_STATUSES
 
 
-class Command(JobActionCommand):
+class Command(JobBulkCommand):
     help = (
-        "Cancel a job that has not finished, as POST /api/jobs/{id}/cancel/ does, and print its new "
-        "status. Cancelling a cancelled job again is harmless; a succeeded or failed job is an error."
+        "Cancel jobs that have not finished, by id or by --status/--type, as POST /api/jobs/cancel/ "
+        "does, and print each new status. Cancelling a cancelled job again is harmless; a succeeded "
+        "or failed job is an error."
     )
-
-    def action(self, job):
-        return services.job_cancel(job=job)
+    service = staticmethod(services.jobs_cancel)
+    applies_to = CANCELLABLE_STATUSES
+    conflict = services.CANCEL_CONFLICT

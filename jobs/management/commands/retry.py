@@ -1,12 +1,13 @@
 from jobs import services
-from jobs.management.commands._jobcli import JobActionCommand
+from jobs.management.commands._jobcli import JobBulkCommand
+from jobs.models import RETRYABLE_STATUSES
 
 
-class Command(JobActionCommand):
+class Command(JobBulkCommand):
     help = (
-        "Queue a failed or cancelled job again, as POST /api/jobs/{id}/retry/ does, and print its new "
-        "status. It runs as a new attempt with the same id and params."
+        "Queue failed or cancelled jobs again, by id or by --status/--type, as POST /api/jobs/retry/ "
+        "does, and print each new status. Each runs as a new attempt with the same id and params."
     )
-
-    def action(self, job):
-        return services.job_retry(job=job)
+    service = staticmethod(services.jobs_retry)
+    applies_to = RETRYABLE_STATUSES
+    conflict = services.RETRY_CONFLICT
