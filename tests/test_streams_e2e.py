@@ -1,0 +1,180 @@
+"""Event streams against the live stack: silence, a crowd, and Redis going away under them."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+import redis
+import requests
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from benchmarks.sse_crowd import Crowd
+from jobs.api import stream_hub
+from jobs.models import Job, JobStatus
+from tests.conftest import Process, free_port, wait_for, wait_for_http
+
+pytestmark = pytest.mark.e2e
+
+ASGI_CRASH = "Exception in ASGI application"
+
+
+def token_of(session) -> str:
+    return session.headers["Authorization"].split()[1]
+
+
+def port_of(base_url: str) -> int:
+    return int(base_url.rsplit(":", 1)[1])
+
+
+def scheduled_jobs(user, count: int) -> list[str]:
+    """Jobs that stay quiet: scheduled an hour ahead, nothing happens to them unless cancelled."""
+    run_at = timezone.now() + timedelta(hours=1)
+    jobs = Job.objects.bulk_create(
+        Job(owner=user, type="math.add", params={"x": 1, "y": 2}, status=JobStatus.SCHEDULED, run_at=run_at)
+        for _ in range(count)
+    )
+    return [str(job.pk) for job in jobs]
+
+
+def stream_connections(redis_url: str) -> int:
+    """Redis connections the stream hubs hold (named by jobs.api.stream_hub)."""
+    names = {stream_hub.READER_NAME, stream_hub.COMMANDS_NAME}
+    return sum(client["name"] in names for client in redis.Redis.from_url(redis_url).client_list())
+
+
+def bulk_cancel(session, base_url: str, job_ids: list[str]) -> dict:
+    response = session.post(f"{base_url}/api/jobs/cancel/", json={"ids": job_ids}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_quiet_stream_gets_a_heartbeat_every_interval_for_a_minute_then_its_terminal_event(
+    live_api, user, live_logs
+):
+    """redis-py's asyncio client cuts a read at 5 s by default; a stream must outlive that."""
+    [job_id] = scheduled_jobs(user, 1)
+    interval = settings.JOB_EVENTS_HEARTBEAT_S
+    quiet_s = 60
+
+    async def follow():
+        crowd = Crowd(host="127.0.0.1", port=port_of(live_api.base_url), token=token_of(live_api))
+        await crowd.open([job_id], timeout=10)
+        stream = crowd.streams[job_id]
+        opened = stream.snapshot_at
+        await crowd.wait(
+            lambda s: s.heartbeats and s.heartbeats[-1] - opened >= quiet_s - interval,
+            timeout=quiet_s + 2 * interval,
+            what="a minute of heartbeats",
+        )
+        await asyncio.to_thread(bulk_cancel, live_api, live_api.base_url, [job_id])
+        await crowd.wait(lambda s: s.terminal is not None, timeout=10, what="the terminal event")
+        await crowd.close()
+        return stream
+
+    stream = asyncio.run(follow())
+    gaps = [b - a for a, b in zip([stream.snapshot_at, *stream.heartbeats], stream.heartbeats, strict=False)]
+    assert len(stream.heartbeats) >= quiet_s // interval - 1
+    assert all(interval - 0.5 <= gap <= interval + 1.5 for gap in gaps), gaps
+    assert [e["event"] for e in stream.events] == ["snapshot", "status"]
+    assert stream.terminal["data"]["status"] == "cancelled"
+    assert not stream.error
+    assert ASGI_CRASH not in (live_logs / "web.log").read_text()
+
+
+def test_a_thousand_streams_each_get_their_terminal_event_from_a_bulk_cancel_over_few_redis_connections(
+    live_api, user, live_logs
+):
+    job_ids = scheduled_jobs(user, 1000)
+
+    async def follow():
+        crowd = Crowd(host="127.0.0.1", port=port_of(live_api.base_url), token=token_of(live_api))
+        await crowd.open(job_ids, timeout=120)
+        connections = await asyncio.to_thread(stream_connections, settings.CELERY_BROKER_URL)
+        answer = await asyncio.to_thread(bulk_cancel, live_api, live_api.base_url, job_ids)
+        await crowd.wait(lambda s: s.terminal is not None, timeout=60, what="terminal events")
+        await crowd.close()
+        return crowd, connections, answer
+
+    crowd, connections, answer = asyncio.run(follow())
+    assert answer["counts"] == {"cancelled": 1000}
+    assert len(answer["results"]) == 1000
+    terminal = [stream.terminal for stream in crowd.streams.values()]
+    assert sum(t is not None and t["data"]["status"] == "cancelled" for t in terminal) == 1000
+    # One web process here: its reader and at most two command connections, for 1,000 streams.
+    assert 1 <= connections <= 4
+    assert ASGI_CRASH not in (live_logs / "web.log").read_text()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path, live_env, live_logs):
+    """A Redis of the test's own (append-only file on), that the test may stop and start again."""
+    port = free_port()
+    args = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "yes"]
+    args += ["--dir", str(tmp_path)]
+    servers = []
+
+    def start():
+        server = Process(f"redis-{len(servers)}", args, live_env, live_logs)
+        servers.append(server)
+        wait_for(lambda: "Ready to accept connections" in server.log(), timeout=20, what="Redis")
+        return server
+
+    start()
+    yield port, start, lambda: servers[-1].stop()
+    servers[-1].stop()
+
+
+def test_streams_survive_a_redis_restart_and_each_gets_its_terminal_event(
+    transactional_db, user, restartable_redis, live_env, live_logs
+):
+    redis_port, redis_start, redis_stop = restartable_redis
+    redis_url = f"redis://127.0.0.1:{redis_port}"
+    web_port = free_port()
+    env = dict(
+        live_env,
+        CELERY_BROKER_URL=f"{redis_url}/0",
+        CACHE_URL=f"{redis_url}/1",
+        WEB_PORT=str(web_port),
+        WEB_CONCURRENCY="1",
+        JOB_EVENTS_HEARTBEAT_S="2",
+    )
+    web = Process("web-redis-restart", ["bin/web"], env, live_logs)
+    base_url = f"http://127.0.0.1:{web_port}"
+    try:
+        wait_for_http(f"{base_url}/api/", status=401, timeout=60, what="the web server", process=web)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
+        job_ids = scheduled_jobs(user, 100)
+        cancelled_while_down, cancelled_after = job_ids[:50], job_ids[50:]
+
+        async def follow():
+            crowd = Crowd(host="127.0.0.1", port=web_port, token=token_of(session))
+            await crowd.open(job_ids, timeout=60)
+            await asyncio.to_thread(redis_stop)
+            await asyncio.to_thread(
+                wait_for,
+                lambda: "event reader lost Redis" in web.log(),
+                timeout=30,
+                what="the reader to notice",
+            )
+            # Their events cannot be stored: the ledger must end these streams.
+            await asyncio.to_thread(bulk_cancel, session, base_url, cancelled_while_down)
+            await asyncio.to_thread(redis_start)
+            await asyncio.to_thread(
+                wait_for, lambda: "event reader is back on Redis" in web.log(), timeout=30, what="a reconnect"
+            )
+            await asyncio.to_thread(bulk_cancel, session, base_url, cancelled_after)
+            await crowd.wait(lambda s: s.terminal is not None, timeout=60, what="terminal events")
+            await crowd.close()
+            return crowd
+
+        crowd = asyncio.run(follow())
+        for stream in crowd.streams.values():
+            # Exactly the snapshot and one terminal event: nothing lost, nothing repeated.
+            assert [e["event"] for e in stream.events] == ["snapshot", "status"], stream
+            assert stream.terminal["data"]["status"] == "cancelled"
+        assert ASGI_CRASH not in web.log()
+    finally:
+        web.stop()
