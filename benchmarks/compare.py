@@ -16,6 +16,7 @@ Prints a table with the ratio of each figure and writes every figure as JSON (--
 """
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -28,17 +29,20 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import redis
 import requests
+from sse_crowd import Crowd
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "benchmarks" / "tutorial"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 WRK_THREADS = 2
+WEB_PROCESSES = 2  # the service's WEB_CONCURRENCY here
 # Redis databases: the service's broker and cache, and the tutorial's broker.
 SERVICE_BROKER_DB, SERVICE_CACHE_DB, TUTORIAL_BROKER_DB = 2, 3, 4
 # The tutorial's client polls its GET endpoint this often for the submit-to-result latency.
@@ -442,7 +446,7 @@ class Service(Setup):
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/{self.broker_db}",
             "CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/{SERVICE_CACHE_DB}",
             "WEB_PORT": str(self.web_port),
-            "WEB_CONCURRENCY": "2",
+            "WEB_CONCURRENCY": str(WEB_PROCESSES),
             "LOG_LEVEL": "WARNING",
             "CELERY_WORKER_SEND_TASK_EVENTS": "false",
             "ADMIN_USERNAME": "bench",
@@ -540,6 +544,81 @@ class Service(Setup):
             seconds.append(time.perf_counter() - started)
         return seconds
 
+    def streams(self, count: int) -> dict:
+        """Hold `count` streams on scheduled jobs, cancel every job in bulk, and time each
+        terminal event from the job's finished_at (in the ledger) to its arrival here."""
+        session = self.session()
+        job_ids = []
+        for start in range(0, count, 1000):
+            jobs = [{"type": "math.add", "params": {"x": 1, "y": 1}, "delay_s": 3600}] * min(
+                1000, count - start
+            )
+            response = session.post(self.base_url + "/api/jobs/batch/", json={"jobs": jobs}, timeout=60)
+            response.raise_for_status()
+            job_ids += [job["id"] for job in response.json()["jobs"]]
+        broker = redis.Redis(port=self.redis_port, db=self.broker_db)
+        rss_before = web_rss_bytes(self.web.popen.pid)
+
+        async def follow():
+            crowd = Crowd(
+                host="127.0.0.1", port=self.web_port, token=self.headers["Authorization"].split()[1]
+            )
+            opened = time.perf_counter()
+            await crowd.open(job_ids, timeout=600)
+            opened = time.perf_counter() - opened
+            held = {"rss": web_rss_bytes(self.web.popen.pid), "redis": stream_connections(broker)}
+            cancel_s = []
+            for start in range(0, count, 1000):
+                began = time.perf_counter()
+                answer = await asyncio.to_thread(
+                    session.post,
+                    self.base_url + "/api/jobs/cancel/",
+                    json={"ids": job_ids[start : start + 1000]},
+                    timeout=60,
+                )
+                answer.raise_for_status()
+                cancel_s.append(time.perf_counter() - began)
+            await crowd.wait(lambda stream: stream.terminal is not None, timeout=300, what="terminal events")
+            await crowd.close()
+            return crowd, opened, held, cancel_s
+
+        crowd, opened_s, held, cancel_s = asyncio.run(follow())
+        lags = [
+            stream.terminal_at - datetime.fromisoformat(stream.terminal["data"]["finished_at"]).timestamp()
+            for stream in crowd.streams.values()
+        ]
+        return {
+            "streams": count,
+            "terminal_events": sum(stream.terminal is not None for stream in crowd.streams.values()),
+            "open_s": opened_s,
+            "lag_p50_ms": percentile(lags, 50) * 1000,
+            "lag_p99_ms": percentile(lags, 99) * 1000,
+            "lag_max_ms": max(lags) * 1000,
+            "rss_kib_per_stream": (held["rss"] - rss_before) / 1024 / count,
+            "redis_connections": held["redis"],
+            "redis_connections_per_web_process": held["redis"] / WEB_PROCESSES,
+            "bulk_cancel_s": cancel_s,
+            "bulk_cancel_per_s": count / sum(cancel_s),
+        }
+
+
+def web_rss_bytes(web_pid: int) -> int:
+    """Resident memory of the web server's worker processes (the children of bin/web's uvicorn)."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[1]) == web_pid:
+                total += int(stat[21]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            continue
+    return total
+
+
+def stream_connections(client: redis.Redis) -> int:
+    """Redis connections the web's stream hubs hold (they name them; see jobs/api/stream_hub.py)."""
+    return sum(c["name"].startswith("jobs-stream-") for c in client.client_list())
+
 
 def batch_body(count: int) -> str:
     return json.dumps({"jobs": [{"type": "math.add", "params": {"x": n, "y": 1}} for n in range(count)]})
@@ -592,6 +671,10 @@ def measure(setup: Setup, args) -> dict:
     figures["drain"] = setup.drain(jobs=args.jobs, events=False)
     log(f"{setup.name}: drain {args.jobs} queued jobs, task events on and Flower running")
     figures["drain_events"] = setup.drain(jobs=args.jobs, events=True)
+    if isinstance(setup, Service):
+        for count in args.streams:
+            log(f"{setup.name}: {count} streams held, then every job cancelled in bulk")
+            figures[f"streams_{count}"] = setup.streams(count)
     if isinstance(setup, Tutorial):
         log(f"{setup.name}: Celery's ignore_result drain of {args.jobs} tasks (the ceiling)")
         # Timed on the queue's length, which needs more than the smoke's handful of tasks.
@@ -671,10 +754,24 @@ def report(tutorial: dict, service: dict) -> list[tuple[str, str, str, str]]:
             "",
         ),
         ("Celery ignore_result drain (the ceiling)", f"{ceiling:,.0f} tasks/s", "", ""),
+        *[stream_row(service[key]) for key in sorted(service, key=str) if key.startswith("streams_")],
         ("CPU ms per GET: " + CPU_ROLES, cpu(tutorial["get"]), cpu(service["get"]), ""),
         ("CPU ms per POST: " + CPU_ROLES, cpu(tutorial["post"]), cpu(service["post"]), ""),
         ("CPU ms per drained job: " + CPU_ROLES, cpu(tutorial["drain"]), cpu(service["drain"]), ""),
     ]
+
+
+def stream_row(fig: dict) -> tuple[str, str, str, str]:
+    return (
+        f"{fig['streams']:,} SSE streams, every job cancelled in bulk",
+        "-",
+        f"{fig['terminal_events']:,}/{fig['streams']:,} terminal events; lag p50 {fig['lag_p50_ms']:.0f}, "
+        f"p99 {fig['lag_p99_ms']:.0f}, max {fig['lag_max_ms']:.0f} ms; "
+        f"{fig['rss_kib_per_stream']:.1f} KiB per stream; {fig['redis_connections']} Redis connections "
+        f"({fig['redis_connections_per_web_process']:g} per web process); bulk cancel "
+        f"{fig['bulk_cancel_per_s']:,.0f} jobs/s (slowest 1,000 in {max(fig['bulk_cancel_s']):.2f} s)",
+        "",
+    )
 
 
 CPU_ROLES = "web / worker / PostgreSQL / Redis"
@@ -698,12 +795,18 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per HTTP measure")
     parser.add_argument("--jobs", type=int, default=5000, help="jobs per drain")
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument(
+        "--streams",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=[1000, 5000],
+        help="numbers of SSE streams to hold at once (comma-separated)",
+    )
     parser.add_argument("--smoke", action="store_true", help="a handful of jobs and a second of load")
     parser.add_argument("--only", choices=["tutorial", "service"], help="measure one setup (no ratios)")
     parser.add_argument("--json", type=Path, default=ROOT / ".var" / "bench" / "result.json")
     args = parser.parse_args()
     if args.smoke:
-        args.duration, args.jobs, args.latency_samples = 1.0, 20, 3
+        args.duration, args.jobs, args.latency_samples, args.streams = 1.0, 20, 3, [20]
 
     pg_port, redis_port = int(os.environ["PG_PORT"]), int(os.environ["REDIS_PORT"])
     pg_log = Path(os.environ["PG_LOG"])

@@ -114,8 +114,3 @@ class Crowd:
         if event["data"].get("status") in TERMINAL:
             stream.terminal_at = now
         self._changed.set()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

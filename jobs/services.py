@@ -735,7 +735,7 @@ def jobs_cancel(*, job_ids: list, owner=None, reason: str = "Cancelled by reques
     """
     now = timezone.now()
     with transaction.atomic():
-        found = _locked(job_ids, owner)
+        found = _locked(job_ids, owner, fields=_CANCEL_FIELDS)
         cancel = [job for job in found.values() if job.status in CANCELLABLE_STATUSES]
         running = [job for job in cancel if job.status == JobStatus.RUNNING]
         error = {"error_type": "JobCancelled", "error_message": reason}
@@ -744,16 +744,18 @@ def jobs_cancel(*, job_ids: list, owner=None, reason: str = "Cancelled by reques
         )
         for job in running:
             _attempt_finish(job=job, **error)
-        with results.task_result_captured() as captured:
-            for job in cancel:
-                current_app.backend.store_result(str(job.pk), TaskRevokedError(reason), states.REVOKED)
-        results.task_results_store(captured)
-        for job in cancel:
-            _on_finished_commit(job=job, status=JobStatus.CANCELLED)
+        cancelled_ids = [job.pk for job in cancel]
+        if cancel:
+            # Celery's backend builds the REVOKED row once; every cancelled job gets the same.
+            with results.task_result_captured() as captured:
+                current_app.backend.store_result(str(cancel[0].pk), TaskRevokedError(reason), states.REVOKED)
+            results.task_results_store_alike(captured[0], task_ids=[str(pk) for pk in cancelled_ids])
         terminate = [job.pk for job in running if not _cooperative(job)]
         data = events.terminal_event_data(status=JobStatus.CANCELLED, finished_at=now, **error)
-        cancelled_ids = [job.pk for job in cancel]
+        # Registered first, so listeners and running jobs hear of it before the signal handlers run.
         transaction.on_commit(lambda: _after_cancel(cancelled_ids, terminate, data))
+        for job in cancel:
+            _on_finished_commit(job=job, status=JobStatus.CANCELLED)
     outcomes = {}
     for job_id in job_ids:
         job = found.get(job_id)
@@ -768,10 +770,17 @@ def jobs_cancel(*, job_ids: list, owner=None, reason: str = "Cancelled by reques
     return outcomes
 
 
-def _locked(job_ids: list, owner) -> dict:
-    """The jobs by id, locked for update in id order, so that two bulk operations that overlap
-    take their row locks in the same order and cannot deadlock."""
+# What a cancel reads of each job: its status, the attempt to finish, the type (cooperative or
+# not), and what the finished signal and the workflow need.
+_CANCEL_FIELDS = ("status", "attempts", "type", "workflow", "callback_url")
+
+
+def _locked(job_ids: list, owner, *, fields: tuple[str, ...] = ()) -> dict:
+    """The jobs by id (only `fields`, if given), locked for update in id order, so that two bulk
+    operations that overlap take their row locks in the same order and cannot deadlock."""
     jobs = Job.objects.select_for_update().filter(pk__in=job_ids)
+    if fields:
+        jobs = jobs.only(*fields)
     if owner is not None:
         jobs = jobs.filter(owner=owner)
     return {job.pk: job for job in jobs.order_by("pk")}

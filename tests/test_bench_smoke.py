@@ -56,6 +56,11 @@ def test_it_measures_every_figure_for_both_setups(figures):
         assert result[setup]["drain"]["cpu_ms"]["worker"] > 0, setup
     assert result["tutorial"]["ceiling"]["per_s"] > 0
     assert result["service"]["batch"]["jobs_per_s"] > 0
+    streams = result["service"]["streams_20"]
+    assert streams["terminal_events"] == 20
+    assert streams["lag_max_ms"] > 0 and streams["bulk_cancel_per_s"] > 0
+    # The streams share each web process's reader and its two command connections.
+    assert 1 <= streams["redis_connections_per_web_process"] <= 4
 
 
 def test_it_prints_a_table_with_a_ratio_for_each_figure(figures):
