@@ -15,7 +15,7 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 CONNECTING_AT_ONCE = 100  # stay inside the server's listen backlog
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: the crowd keeps sets of streams
 class Stream:
     job_id: str
     events: list[dict] = field(default_factory=list)
@@ -39,6 +39,7 @@ class Crowd:
         self.streams: dict[str, Stream] = {}
         self._tasks: list[asyncio.Task] = []
         self._changed = asyncio.Event()
+        self._changed_streams: set[Stream] = set()
 
     async def open(self, job_ids: list[str], *, timeout: float) -> None:
         """Open a stream per job; return once each has its snapshot (fail after `timeout` s)."""
@@ -49,16 +50,25 @@ class Crowd:
         await self.wait(lambda s: s.snapshot_at is not None, timeout=timeout, what="snapshots")
 
     async def wait(self, done, *, timeout: float, what: str) -> None:
-        """Wait until done(stream) holds for every stream; raise TimeoutError naming the laggards."""
+        """Wait until done(stream) holds for every stream; raise TimeoutError naming the laggards.
+
+        Only the streams that changed since the last look are checked again, so waiting costs
+        the event loop (and the arrival times it stamps) little, however many streams there are.
+        """
         deadline = time.monotonic() + timeout
-        while not all(done(stream) for stream in self.streams.values()):
-            failed = [s for s in self.streams.values() if s.closed and not done(s)]
-            if failed:
-                raise AssertionError(f"{len(failed)} stream(s) closed before {what}: {failed[0]}")
+        pending = {stream for stream in self.streams.values() if not done(stream)}
+        while pending:
+            changed, self._changed_streams = self._changed_streams & pending, set()
+            for stream in changed:
+                if done(stream):
+                    pending.discard(stream)
+                elif stream.closed:
+                    raise AssertionError(f"a stream closed before {what}: {stream}")
+            if not pending:
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                missing = sum(not done(stream) for stream in self.streams.values())
-                raise TimeoutError(f"{missing} of {len(self.streams)} streams still waiting for {what}")
+                raise TimeoutError(f"{len(pending)} of {len(self.streams)} streams still waiting for {what}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=remaining)
@@ -97,7 +107,7 @@ class Crowd:
             stream.error = repr(error)
         finally:
             stream.closed = True
-            self._changed.set()
+            self._mark(stream)
             if writer is not None:
                 writer.close()
 
@@ -105,6 +115,7 @@ class Crowd:
         now = time.time()
         if block.startswith(":"):
             stream.heartbeats.append(now)
+            self._mark(stream)
             return
         fields = dict(line.partition(": ")[::2] for line in block.splitlines())
         event = {"id": fields.get("id"), "event": fields.get("event"), "data": json.loads(fields["data"])}
@@ -113,4 +124,8 @@ class Crowd:
             stream.snapshot_at = now
         if event["data"].get("status") in TERMINAL:
             stream.terminal_at = now
+        self._mark(stream)
+
+    def _mark(self, stream: Stream) -> None:
+        self._changed_streams.add(stream)
         self._changed.set()

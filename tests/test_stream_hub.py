@@ -122,3 +122,31 @@ def test_stream_ids_order_by_time_then_sequence():
 
 def events_data(event):
     return events.json.loads(event.data)
+
+
+def test_a_client_that_goes_away_leaves_the_hub(settings):
+    settings.JOB_EVENTS_HEARTBEAT_S = 60
+    job_id = uuid.uuid4()
+
+    async def scenario():
+        started = asyncio.Event()
+
+        async def client():
+            stream = job_event_stream(job_id=job_id, snapshot={"status": "queued"}, after_id="0-0")
+            async with contextlib.aclosing(stream):
+                async for _ in stream:
+                    started.set()
+
+        task = asyncio.create_task(client())
+        await started.wait()
+        hub = stream_hub.stream_hub()
+        await asyncio.to_thread(publish, job_id, n=1)  # the listener is registered once it has read
+        while not hub._listeners:
+            await asyncio.sleep(0.01)
+        # The ASGI server cancels the response when its client disconnects.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return dict(hub._listeners), dict(hub._cursors)
+
+    assert asyncio.run(scenario()) == ({}, {})

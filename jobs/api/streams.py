@@ -50,7 +50,8 @@ async def job_event_stream(*, job_id, snapshot: dict | None, after_id: str):
         async with stream_hub().listen(job_id=job_id, after_id=after_id) as listener:
             while time.monotonic() < deadline:
                 try:
-                    event = await asyncio.wait_for(listener.next(), timeout=settings.JOB_EVENTS_HEARTBEAT_S)
+                    async with asyncio.timeout(settings.JOB_EVENTS_HEARTBEAT_S):
+                        event = await listener.next()
                 except TimeoutError:
                     yield ": heartbeat\n\n"
                     continue
