@@ -545,14 +545,12 @@ class Service(Setup):
         return seconds
 
     def streams(self, count: int) -> dict:
-        """Hold `count` streams on scheduled jobs, cancel every job in bulk, and time each
-        terminal event from the job's finished_at (in the ledger) to its arrival here."""
+        """Hold `count` streams on queued jobs (no worker running), cancel every job in bulk, and
+        time each terminal event from the job's finished_at (in the ledger) to its arrival here."""
         session = self.session()
         job_ids = []
         for start in range(0, count, 1000):
-            jobs = [{"type": "math.add", "params": {"x": 1, "y": 1}, "delay_s": 3600}] * min(
-                1000, count - start
-            )
+            jobs = [{"type": "math.add", "params": {"x": 1, "y": 1}}] * min(1000, count - start)
             response = session.post(self.base_url + "/api/jobs/batch/", json={"jobs": jobs}, timeout=60)
             response.raise_for_status()
             job_ids += [job["id"] for job in response.json()["jobs"]]
@@ -674,7 +672,9 @@ def measure(setup: Setup, args) -> dict:
     figures["drain_events"] = setup.drain(jobs=args.jobs, events=True)
     if isinstance(setup, Service):
         for count in args.streams:
-            log(f"{setup.name}: {count} streams held, then every job cancelled in bulk")
+            # No worker: the jobs stay queued (their messages in Redis) until the bulk cancel.
+            setup.stop_worker_and_purge()
+            log(f"{setup.name}: {count} streams held on queued jobs, then every job cancelled in bulk")
             figures[f"streams_{count}"] = setup.streams(count)
     if isinstance(setup, Tutorial):
         log(f"{setup.name}: Celery's ignore_result drain of {args.jobs} tasks (the ceiling)")

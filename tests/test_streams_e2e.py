@@ -28,11 +28,12 @@ def port_of(base_url: str) -> int:
     return int(base_url.rsplit(":", 1)[1])
 
 
-def scheduled_jobs(user, count: int) -> list[str]:
-    """Jobs that stay quiet: scheduled an hour ahead, nothing happens to them unless cancelled."""
-    run_at = timezone.now() + timedelta(hours=1)
+def quiet_jobs(user, count: int, status=JobStatus.SCHEDULED) -> list[str]:
+    """Jobs nothing happens to unless they are cancelled: scheduled an hour ahead, or queued
+    without a message (written straight to the ledger), so no worker takes them."""
+    run_at = timezone.now() + timedelta(hours=1) if status == JobStatus.SCHEDULED else None
     jobs = Job.objects.bulk_create(
-        Job(owner=user, type="math.add", params={"x": 1, "y": 2}, status=JobStatus.SCHEDULED, run_at=run_at)
+        Job(owner=user, type="math.add", params={"x": 1, "y": 2}, status=status, run_at=run_at)
         for _ in range(count)
     )
     return [str(job.pk) for job in jobs]
@@ -54,7 +55,7 @@ def test_a_quiet_stream_gets_a_heartbeat_every_interval_for_a_minute_then_its_te
     live_api, user, live_logs
 ):
     """redis-py's asyncio client cuts a read at 5 s by default; a stream must outlive that."""
-    [job_id] = scheduled_jobs(user, 1)
+    [job_id] = quiet_jobs(user, 1)
     interval = settings.JOB_EVENTS_HEARTBEAT_S
     quiet_s = 60
 
@@ -86,7 +87,7 @@ def test_a_quiet_stream_gets_a_heartbeat_every_interval_for_a_minute_then_its_te
 def test_a_thousand_streams_each_get_their_terminal_event_from_a_bulk_cancel_over_few_redis_connections(
     live_api, user, live_logs
 ):
-    job_ids = scheduled_jobs(user, 1000)
+    job_ids = quiet_jobs(user, 1000, status=JobStatus.QUEUED)
 
     async def follow():
         crowd = Crowd(host="127.0.0.1", port=port_of(live_api.base_url), token=token_of(live_api))
@@ -146,7 +147,7 @@ def test_streams_survive_a_redis_restart_and_each_gets_its_terminal_event(
         wait_for_http(f"{base_url}/api/", status=401, timeout=60, what="the web server", process=web)
         session = requests.Session()
         session.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
-        job_ids = scheduled_jobs(user, 100)
+        job_ids = quiet_jobs(user, 100)
         cancelled_while_down, cancelled_after = job_ids[:50], job_ids[50:]
 
         async def follow():

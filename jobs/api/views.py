@@ -146,7 +146,7 @@ class JobViewSet(OwnedViewSet):
         created = [selectors.job_just_created(job) for job in jobs]
         return Response({"jobs": self._output(created, many=True)}, status=202)
 
-    @extend_schema(request=JobBulkInput, responses=BulkOutput)
+    @extend_schema(operation_id="jobs_cancel_many", request=JobBulkInput, responses=BulkOutput)
     @action(detail=False, methods=["post"], url_path="cancel", serializer_class=JobBulkInput)
     def cancel_many(self, request):
         """Cancel up to 1,000 jobs, by ids or by filters (status, type), with an outcome per job.
@@ -157,7 +157,7 @@ class JobViewSet(OwnedViewSet):
         """
         return self._bulk(request, services.jobs_cancel, among=CANCELLABLE_STATUSES)
 
-    @extend_schema(request=JobBulkInput, responses=BulkOutput)
+    @extend_schema(operation_id="jobs_retry_many", request=JobBulkInput, responses=BulkOutput)
     @action(detail=False, methods=["post"], url_path="retry", serializer_class=JobBulkInput)
     def retry_many(self, request):
         """Retry up to 1,000 failed or cancelled jobs, by ids or by filters, with an outcome per job."""
