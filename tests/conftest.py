@@ -1,3 +1,5 @@
+import asyncio
+import concurrent.futures
 import os
 import re
 import signal
@@ -62,6 +64,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: once the browser tests have run, Playwright's sync API
+    keeps an event loop running in the main thread, where asyncio.run refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition"):

@@ -13,6 +13,7 @@ from jobs import events, services, tasks
 from jobs.api.streams import job_event_stream
 from jobs.exceptions import JobConflict
 from jobs.models import Job, JobStatus
+from tests.conftest import run_async
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +150,7 @@ def test_the_event_stream_sends_heartbeats_while_idle_and_ends_at_a_terminal_sta
                 )
         return received
 
-    chunks = asyncio.run(asyncio.wait_for(collect(), timeout=10))
+    chunks = run_async(asyncio.wait_for(collect(), timeout=10))
     assert chunks[0] == ": heartbeat\n\n"
     assert chunks[-1].startswith("id: ") and '"status": "failed"' in chunks[-1]
 

@@ -14,6 +14,7 @@ from jobs import events
 from jobs.api import stream_hub
 from jobs.api.streams import job_event_stream
 from jobs.models import Job, JobStatus
+from tests.conftest import run_async
 
 
 def publish(job_id, **data):
@@ -47,7 +48,7 @@ def test_one_reader_hands_every_listener_its_own_jobs_events(settings):
             return received, await asyncio.to_thread(hub_connections)
 
     before = hub_connections()
-    received, connections = asyncio.run(scenario())
+    received, connections = run_async(scenario())
     assert [events_data(event)["n"] for event in received] == [str(job_id) for job_id in job_ids]
     # 50 listeners: the reader and at most the command connections, not one each.
     assert connections - before <= 1 + stream_hub.COMMAND_CONNECTIONS
@@ -72,7 +73,7 @@ def test_listeners_at_different_positions_each_get_exactly_what_follows_their_ow
                 await next_event(ahead, timeout=0.5)
             return got_behind, got_ahead, fourth
 
-    got_behind, got_ahead, fourth = asyncio.run(scenario())
+    got_behind, got_ahead, fourth = run_async(scenario())
     assert [e.id for e in got_behind] == [second, third, fourth]
     assert [events_data(e)["n"] for e in got_behind] == [2, 3, 4]
     assert got_ahead.id == fourth
@@ -95,7 +96,7 @@ def test_a_silent_stream_of_a_job_that_finished_without_an_event_ends_with_the_s
     async def collect():
         return [chunk async for chunk in job_event_stream(job_id=job.pk, snapshot=None, after_id="0-0")]
 
-    chunks = asyncio.run(asyncio.wait_for(collect(), timeout=10))
+    chunks = run_async(asyncio.wait_for(collect(), timeout=10))
     assert chunks[-1].startswith("id: 0-0\nevent: status\n")
     assert '"status": "cancelled"' in chunks[-1] and "Cancelled while Redis was down." in chunks[-1]
 
@@ -111,7 +112,7 @@ def test_a_stream_that_fails_ends_cleanly_so_the_client_resumes(settings):
             )
             return [chunk async for chunk in stream]
 
-    chunks = asyncio.run(collect())
+    chunks = run_async(collect())
     assert len(chunks) == 1 and chunks[0].startswith("id: 1-0\nevent: snapshot\n")
 
 
@@ -149,4 +150,4 @@ def test_a_client_that_goes_away_leaves_the_hub(settings):
             await task
         return dict(hub._listeners), dict(hub._cursors)
 
-    assert asyncio.run(scenario()) == ({}, {})
+    assert run_async(scenario()) == ({}, {})

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 from benchmarks.sse_crowd import Crowd
 from jobs.api import stream_hub
 from jobs.models import Job, JobStatus
-from tests.conftest import Process, free_port, wait_for, wait_for_http
+from tests.conftest import Process, free_port, run_async, wait_for, wait_for_http
 
 pytestmark = pytest.mark.e2e
 
@@ -74,7 +74,7 @@ def test_a_quiet_stream_gets_a_heartbeat_every_interval_for_a_minute_then_its_te
         await crowd.close()
         return stream
 
-    stream = asyncio.run(follow())
+    stream = run_async(follow())
     gaps = [b - a for a, b in zip([stream.snapshot_at, *stream.heartbeats], stream.heartbeats, strict=False)]
     assert len(stream.heartbeats) >= quiet_s // interval - 1
     assert all(interval - 0.5 <= gap <= interval + 1.5 for gap in gaps), gaps
@@ -98,7 +98,7 @@ def test_a_thousand_streams_each_get_their_terminal_event_from_a_bulk_cancel_ove
         await crowd.close()
         return crowd, connections, answer
 
-    crowd, connections, answer = asyncio.run(follow())
+    crowd, connections, answer = run_async(follow())
     assert answer["counts"] == {"cancelled": 1000}
     assert len(answer["results"]) == 1000
     terminal = [stream.terminal for stream in crowd.streams.values()]
@@ -171,7 +171,7 @@ def test_streams_survive_a_redis_restart_and_each_gets_its_terminal_event(
             await crowd.close()
             return crowd
 
-        crowd = asyncio.run(follow())
+        crowd = run_async(follow())
         for stream in crowd.streams.values():
             # Exactly the snapshot and one terminal event: nothing lost, nothing repeated.
             assert [e["event"] for e in stream.events] == ["snapshot", "status"], stream
