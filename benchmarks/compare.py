@@ -594,8 +594,8 @@ class Service(Setup):
             "lag_p99_ms": percentile(lags, 99) * 1000,
             "lag_max_ms": max(lags) * 1000,
             "rss_kib_per_stream": (held["rss"] - rss_before) / 1024 / count,
-            "redis_connections": held["redis"],
-            "redis_connections_per_web_process": held["redis"] / WEB_PROCESSES,
+            "redis_connections": sum(held["redis"].values()),
+            "redis_connections_per_web_process": max(held["redis"].values()),
             "bulk_cancel_s": cancel_s,
             "bulk_cancel_per_s": count / sum(cancel_s),
         }
@@ -614,9 +614,15 @@ def web_rss_bytes(web_pid: int) -> int:
     return total
 
 
-def stream_connections(client: redis.Redis) -> int:
-    """Redis connections the web's stream hubs hold (they name them; see jobs/api/stream_hub.py)."""
-    return sum(c["name"].startswith("jobs-stream-") for c in client.client_list())
+def stream_connections(client: redis.Redis) -> dict[str, int]:
+    """The Redis connections each web process's stream hub holds: it names them
+    `jobs-stream-<role>-<pid>` (jobs/api/stream_hub.py, which this standalone script cannot import)."""
+    counts: dict[str, int] = {}
+    for c in client.client_list():
+        if c["name"].startswith("jobs-stream-"):
+            pid = c["name"].rpartition("-")[2]
+            counts[pid] = counts.get(pid, 0) + 1
+    return counts
 
 
 def batch_body(count: int) -> str:

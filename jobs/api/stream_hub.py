@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -43,8 +44,23 @@ CONNECT_TIMEOUT_S = 3
 COMMAND_CONNECTIONS = 2
 EVENTS_PER_READ = 100  # per job and read; a busier job's rest comes in the next read
 RECONNECT_BACKOFF_S = (0.05, 2.0)
+# Redis client names (CLIENT LIST), followed by "-<pid>": what each process holds can be counted.
 READER_NAME = "jobs-stream-reader"
 COMMANDS_NAME = "jobs-stream-commands"
+
+
+def connection_name(role: str) -> str:
+    return f"{role}-{os.getpid()}"
+
+
+def connections_by_process(clients: list[dict]) -> dict[int, int]:
+    """From Redis' CLIENT LIST: how many stream connections each process holds."""
+    counts: dict[int, int] = {}
+    for client in clients:
+        role, _, pid = client.get("name", "").rpartition("-")
+        if role in {READER_NAME, COMMANDS_NAME} and pid.isdigit():
+            counts[int(pid)] = counts.get(int(pid), 0) + 1
+    return counts
 
 
 def id_order(event_id: str) -> tuple[int, int]:
@@ -97,7 +113,7 @@ class StreamHub:
             max_connections=1,
             socket_timeout=READ_SOCKET_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
-            client_name=READER_NAME,
+            client_name=connection_name(READER_NAME),
         )
         self._commands = redis.asyncio.Redis(
             connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
@@ -106,7 +122,7 @@ class StreamHub:
                 timeout=COMMAND_SOCKET_TIMEOUT_S,
                 socket_timeout=COMMAND_SOCKET_TIMEOUT_S,
                 socket_connect_timeout=CONNECT_TIMEOUT_S,
-                client_name=COMMANDS_NAME,
+                client_name=connection_name(COMMANDS_NAME),
             )
         )
         self._wake_key = f"jobs:events:hub:{uuid.uuid4()}"
@@ -161,10 +177,8 @@ class StreamHub:
 
     async def _send_wake(self) -> None:
         try:
-            async with self._commands.pipeline(transaction=False) as pipe:
-                pipe.xadd(self._wake_key, {"wake": "1"}, maxlen=10, approximate=True)
-                pipe.expire(self._wake_key, 3600)
-                await pipe.execute()
+            await self._commands.xadd(self._wake_key, {"wake": "1"}, maxlen=10, approximate=True)
+            await self._commands.expire(self._wake_key, 3600)
         except RedisError:
             # The reader is failing too; it includes every key when it reconnects.
             logger.warning("could not wake the stream reader", exc_info=True)
@@ -179,9 +193,11 @@ class StreamHub:
             try:
                 self._dispatch(await self._read())
             except (RedisError, OSError) as error:
+                _raise_if_cancelled(error)
                 if backoff == RECONNECT_BACKOFF_S[0]:
                     logger.warning("the job event reader lost Redis (%s); reconnecting", error)
-            except Exception:
+            except Exception as error:
+                _raise_if_cancelled(error)
                 # Never let the reader die: every stream of this process depends on it.
                 logger.exception("the job event reader failed; starting over")
             else:
@@ -237,12 +253,21 @@ class StreamHub:
                 continue
             try:
                 finished = await sync_to_async(_finished_jobs)(list(watched))
-            except Exception:
+            except Exception as error:
+                _raise_if_cancelled(error)
                 logger.warning("could not read the ledger for finished jobs", exc_info=True)
                 continue
             for job_id, data in finished.items():
                 for listener in watched[job_id]:
                     listener.put(Event(id="", kind="ledger", data=data))
+
+
+def _raise_if_cancelled(error: BaseException) -> None:
+    """Cancelled in the middle of a read, redis-py may raise a ConnectionError in place of the
+    CancelledError; swallowing it would keep the task alive and hang the loop's shutdown."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from error
 
 
 def _event(raw_id: bytes, fields: dict) -> Event:
