@@ -47,7 +47,9 @@ def test_one_reader_hands_every_listener_its_own_jobs_events(settings):
             for job_id in job_ids:
                 await asyncio.to_thread(publish, job_id, n=str(job_id))
             received = [await next_event(listener) for listener in listeners]
-            return received, await asyncio.to_thread(hub_connections)
+            connections = await asyncio.to_thread(hub_connections)
+        await hub.aclose()
+        return received, connections
 
     received, connections = run_async(scenario())
     assert [events_data(event)["n"] for event in received] == [str(job_id) for job_id in job_ids]
@@ -73,7 +75,8 @@ def test_listeners_at_different_positions_each_get_exactly_what_follows_their_ow
             got_ahead = await next_event(ahead)
             with pytest.raises(TimeoutError):
                 await next_event(ahead, timeout=0.5)
-            return got_behind, got_ahead, fourth
+        await hub.aclose()
+        return got_behind, got_ahead, fourth
 
     got_behind, got_ahead, fourth = run_async(scenario())
     assert [e.id for e in got_behind] == [second, third, fourth]
@@ -151,6 +154,8 @@ def test_a_client_that_goes_away_leaves_the_hub(settings):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        return dict(hub._listeners), dict(hub._cursors)
+        left = dict(hub._listeners), dict(hub._cursors)
+        await hub.aclose()
+        return left
 
     assert run_async(scenario()) == ({}, {})

@@ -136,6 +136,15 @@ class StreamHub:
         self._tasks: list[asyncio.Task] = []
         self._wakes: set[asyncio.Task] = set()
 
+    async def aclose(self) -> None:
+        """Stop the reader and the ledger check and close the connections (when the event loop
+        that runs the hub is ending: a test's, say; a web process's hub lives as long as it)."""
+        for task in [*self._tasks, *self._wakes]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._wakes, return_exceptions=True)
+        await self._reader.aclose()
+        await self._commands.aclose()
+
     @contextlib.asynccontextmanager
     async def listen(self, *, job_id, after_id: str):
         """A listener for the job's events after `after_id`, for as long as the block runs."""
