@@ -619,7 +619,9 @@ def _job_finish(*, job: Job, task, status: str, result=None, exc: BaseException 
     if not finished:
         logger.warning("job %s left the running state before it finished; outcome dropped", job.pk)
         return False
-    _on_finished_commit(job=job, status=status)
+    _on_finished_commit(
+        job_id=job.pk, workflow_id=job.workflow_id, callback_url=job.callback_url, status=status
+    )
     data = events.terminal_event_data(status=status, finished_at=now, result=result, **error)
     events.event_publish(job_id=job.pk, kind="status", data=data)
     return True
@@ -638,9 +640,8 @@ _FINISH_SQL = f"""
 """
 
 
-def _on_finished_commit(*, job: Job, status: str) -> None:
+def _on_finished_commit(*, job_id, workflow_id, callback_url: str, status: str) -> None:
     """After the terminal status commits: move the job's workflow on, and tell listeners."""
-    job_id, workflow_id, callback_url = job.pk, job.workflow_id, job.callback_url
 
     def after_commit():
         if workflow_id is not None:
@@ -734,60 +735,96 @@ def jobs_cancel(*, job_ids: list, owner=None, reason: str = "Cancelled by reques
     With an `owner`, anyone else's job is NOT_FOUND.
     """
     now = timezone.now()
+    error = {"error_type": "JobCancelled", "error_message": reason}
     with transaction.atomic():
-        found = _locked(job_ids, owner, fields=_CANCEL_FIELDS)
-        cancel = [job for job in found.values() if job.status in CANCELLABLE_STATUSES]
-        running = [job for job in cancel if job.status == JobStatus.RUNNING]
-        error = {"error_type": "JobCancelled", "error_message": reason}
-        Job.objects.filter(pk__in=[job.pk for job in cancel]).update(
-            status=JobStatus.CANCELLED, finished_at=now, run_at=None, **error
-        )
-        for job in running:
-            _attempt_finish(job=job, **error)
-        cancelled_ids = [job.pk for job in cancel]
+        found = {row["id"]: row for row in _cancel_rows(job_ids, owner, now=now, **error)}
+        cancel = [row for row in found.values() if row["status"] in CANCELLABLE_STATUSES]
+        cancelled_ids = [row["id"] for row in cancel]
         if cancel:
             # Celery's backend builds the REVOKED row once; every cancelled job gets the same.
             with results.task_result_captured() as captured:
-                current_app.backend.store_result(str(cancel[0].pk), TaskRevokedError(reason), states.REVOKED)
+                revoked = TaskRevokedError(reason)
+                current_app.backend.store_result(str(cancelled_ids[0]), revoked, states.REVOKED)
             results.task_results_store_alike(captured[0], task_ids=[str(pk) for pk in cancelled_ids])
-        terminate = [job.pk for job in running if not _cooperative(job)]
+        running = [row for row in cancel if row["status"] == JobStatus.RUNNING]
+        terminate = [row["id"] for row in running if not _cooperative(row["type"])]
         data = events.terminal_event_data(status=JobStatus.CANCELLED, finished_at=now, **error)
         # Registered first, so listeners and running jobs hear of it before the signal handlers run.
         transaction.on_commit(lambda: _after_cancel(cancelled_ids, terminate, data))
-        for job in cancel:
-            _on_finished_commit(job=job, status=JobStatus.CANCELLED)
+        for row in cancel:
+            _on_finished_commit(
+                job_id=row["id"],
+                workflow_id=row["workflow_id"],
+                callback_url=row["callback_url"],
+                status=JobStatus.CANCELLED,
+            )
     outcomes = {}
     for job_id in job_ids:
-        job = found.get(job_id)
-        if job is None:
+        row = found.get(job_id)
+        if row is None:
             outcomes[job_id] = Outcome(NOT_FOUND, None)
-        elif job.status == JobStatus.CANCELLED:
+        elif row["status"] == JobStatus.CANCELLED:
             outcomes[job_id] = Outcome(ALREADY_CANCELLED, JobStatus.CANCELLED)
-        elif job.status in CANCELLABLE_STATUSES:
+        elif row["status"] in CANCELLABLE_STATUSES:
             outcomes[job_id] = Outcome(CANCELLED, JobStatus.CANCELLED)
         else:
-            outcomes[job_id] = Outcome(CONFLICT, job.status)
+            outcomes[job_id] = Outcome(CONFLICT, row["status"])
     return outcomes
 
 
-# What a cancel reads of each job: its status, the attempt to finish, the type (cooperative or
-# not), and what the finished signal and the workflow need.
-_CANCEL_FIELDS = ("status", "attempts", "type", "workflow", "callback_url")
+def _cancel_rows(job_ids: list, owner, *, now, error_type: str, error_message: str) -> list[dict]:
+    """Lock the jobs, cancel those that can be, and finish the attempts of the running ones, in
+    one statement; returns each job found as it was before (its status, type, workflow and
+    callback URL)."""
+    params = {
+        "ids": [str(job_id) for job_id in job_ids],
+        "owner": getattr(owner, "pk", None),
+        "cancelled": JobStatus.CANCELLED,
+        "cancellable": list(CANCELLABLE_STATUSES),
+        "running": JobStatus.RUNNING,
+        "now": now,
+        "error_type": error_type,
+        "error_message": error_message,
+    }
+    with connection.cursor() as cursor:
+        owner_clause = "AND owner_id = %(owner)s" if owner is not None else ""
+        cursor.execute(_CANCEL_SQL.format(owner=owner_clause), params)
+        columns = [column.name for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _locked(job_ids: list, owner, *, fields: tuple[str, ...] = ()) -> dict:
-    """The jobs by id (only `fields`, if given), locked for update in id order, so that two bulk
-    operations that overlap take their row locks in the same order and cannot deadlock."""
+# The rows are locked in id order, so that two bulk operations that overlap take their locks in
+# the same order and cannot deadlock; MATERIALIZED, so the lock is taken once, before the updates.
+_CANCEL_SQL = f"""
+    WITH locked AS MATERIALIZED (
+        SELECT id, status, attempts, type, workflow_id, callback_url FROM {Job._meta.db_table}
+        WHERE id = ANY(%(ids)s::uuid[]) {{owner}}
+        ORDER BY id FOR UPDATE
+    ), cancelled AS (
+        UPDATE {Job._meta.db_table} AS job
+        SET status = %(cancelled)s, finished_at = %(now)s, run_at = NULL,
+            error_type = %(error_type)s, error_message = %(error_message)s
+        FROM locked WHERE job.id = locked.id AND locked.status = ANY(%(cancellable)s)
+    ), attempt AS (
+        UPDATE {JobAttempt._meta.db_table} AS attempt
+        SET finished_at = %(now)s, error_type = %(error_type)s, error_message = %(error_message)s
+        FROM locked
+        WHERE attempt.job_id = locked.id AND attempt.number = locked.attempts AND locked.status = %(running)s
+    )
+    SELECT id, status, type, workflow_id, callback_url FROM locked
+"""
+
+
+def _locked(job_ids: list, owner) -> dict:
+    """The jobs by id, locked for update in id order (as in _CANCEL_SQL)."""
     jobs = Job.objects.select_for_update().filter(pk__in=job_ids)
-    if fields:
-        jobs = jobs.only(*fields)
     if owner is not None:
         jobs = jobs.filter(owner=owner)
     return {job.pk: job for job in jobs.order_by("pk")}
 
 
-def _cooperative(job: Job) -> bool:
-    job_type = job_type_get(job.type)
+def _cooperative(type_name: str) -> bool:
+    job_type = job_type_get(type_name)
     return bool(job_type and job_type.cooperative_cancel)
 
 
