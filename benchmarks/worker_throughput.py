@@ -28,8 +28,8 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django_celery_results.models import TaskResult  # noqa: E402
 
-from jobs import services  # noqa: E402
-from jobs.models import Job  # noqa: E402
+from jobs.models import BATCH_MAX_JOBS, Job  # noqa: E402
+from jobs.services.submit import job_create_many, job_spec_build  # noqa: E402
 
 
 def main():
@@ -42,11 +42,11 @@ def main():
 
     user, _ = get_user_model().objects.get_or_create(username="benchmark")
     Job.objects.filter(owner=user).delete()
-    specs = [services.job_spec_build(type="math.add", params={"x": n, "y": 1}) for n in range(args.jobs)]
+    specs = [job_spec_build(type="math.add", params={"x": n, "y": 1}) for n in range(args.jobs)]
 
     started = time.perf_counter()
-    for chunk in range(0, len(specs), services.BATCH_MAX_JOBS):
-        services.job_create_many(owner=user, specs=specs[chunk : chunk + services.BATCH_MAX_JOBS])
+    for chunk in range(0, len(specs), BATCH_MAX_JOBS):
+        job_create_many(owner=user, specs=specs[chunk : chunk + BATCH_MAX_JOBS])
     submit_s = time.perf_counter() - started
     print(f"submitted {args.jobs} jobs in {submit_s:.2f} s ({args.jobs / submit_s:.0f} jobs/s)")
 

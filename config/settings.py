@@ -174,16 +174,16 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "jobs@localhost")
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header turns "no credentials" into 401 rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "jobs.api.authentication.TokenAuthentication",
+        "common.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "jobs.api.pagination.NewestFirstCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1, maximum=1000),
-    "EXCEPTION_HANDLER": "jobs.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "common.api.errors.exception_handler",
     # Per user (per address for anonymous requests); 429 with Retry-After beyond these.
-    "DEFAULT_THROTTLE_CLASSES": ["jobs.api.throttles.UserThrottle", "jobs.api.throttles.AnonThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["common.api.throttles.UserThrottle", "common.api.throttles.AnonThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env_str("API_THROTTLE_USER", "6000/min"),
         "anon": env_str("API_THROTTLE_ANON", "120/min"),

@@ -11,5 +11,5 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
 ]
 
-handler404 = "jobs.api.errors.not_found"
-handler500 = "jobs.api.errors.server_error"
+handler404 = "common.api.errors.not_found"
+handler500 = "common.api.errors.server_error"

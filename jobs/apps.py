@@ -12,6 +12,8 @@ class JobsConfig(AppConfig):
         from celery.signals import task_postrun, task_prerun, worker_process_init
 
         from jobs.events import events_publish_in_background
+        from jobs.services.workflows import on_job_finished
+        from jobs.signals import job_finished
 
         for module in settings.JOB_TYPE_MODULES:
             import_module(module)
@@ -21,6 +23,7 @@ class JobsConfig(AppConfig):
         # task like a request instead, honouring CONN_MAX_AGE and CONN_HEALTH_CHECKS.
         task_prerun.connect(_close_old_connections, weak=False, dispatch_uid="jobs.close_db_prerun")
         task_postrun.connect(_close_old_connections, weak=False, dispatch_uid="jobs.close_db_postrun")
+        job_finished.connect(on_job_finished, weak=False, dispatch_uid="jobs.workflows")
         # A job does not wait for Redis to take its events (jobs/events.py).
         worker_process_init.connect(
             lambda **kwargs: events_publish_in_background(), weak=False, dispatch_uid="jobs.events"

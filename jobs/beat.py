@@ -6,7 +6,7 @@ import secrets
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from jobs.events import redis_client
+from common.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
 

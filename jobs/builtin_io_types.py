@@ -7,7 +7,7 @@ import smtplib
 from django.core.mail import send_mail
 from rest_framework import serializers
 
-from jobs import netguard
+from common import netguard
 from jobs.registry import job_type
 
 DATA_MAX_BYTES = 1_000_000  # of the data as compact JSON

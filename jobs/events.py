@@ -11,32 +11,19 @@ import queue
 import threading
 
 import redis
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+
+from common.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
 
 STREAM_MAX_EVENTS = 1000
 STREAM_TTL_S = 24 * 3600
 STREAM_PREFIX = "jobs:events:"
-_client: redis.Redis | None = None
 
 
 def stream_key(job_id) -> str:
     return f"{STREAM_PREFIX}{job_id}"
-
-
-def events_redis_url() -> str:
-    """The Redis that holds the job event streams (and the locks): the broker's."""
-    return settings.CELERY_BROKER_URL
-
-
-def redis_client() -> redis.Redis:
-    """This process's client for the events' Redis (events, locks)."""
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(events_redis_url(), socket_timeout=5, socket_connect_timeout=3)
-    return _client
 
 
 def event_data_json(data: dict) -> str:

@@ -19,6 +19,15 @@ class JobStatus(models.TextChoices):
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 CANCELLABLE_STATUSES = frozenset(JobStatus) - TERMINAL_STATUSES
 RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def progress_percent(current: int, total: int) -> float:
+    """How far a job is, as the API, the events, the admin and the CLI show it."""
+    return round(100.0 * current / total, 1)
+
+
+# The most jobs one call takes: a batch submit, a bulk cancel or retry, one publishing pipeline.
+BATCH_MAX_JOBS = 1000
 # Statuses whose job the dispatcher publishes once run_at has come.
 WAITING_FOR_TIME_STATUSES = frozenset({JobStatus.SCHEDULED, JobStatus.RETRYING})
 

@@ -6,7 +6,7 @@ in one, and is also safe when two processes store the same task id at once.
 
 A job's finish goes one step further: `task_result_captured()` lets Celery's backend build the
 row exactly as it would store it (encoding, extended fields, meta), and the finish writes it in
-the same statement as the job's terminal status (services._job_finish).
+the same statement as the job's terminal status (jobs/services/finish.py).
 """
 
 from contextlib import contextmanager

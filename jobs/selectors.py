@@ -8,7 +8,8 @@ from django.db.models import CharField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Cast, JSONObject
 from django_celery_results.models import TaskResult
 
-from jobs import events, rows
+from common import rows
+from jobs import events
 from jobs.models import TERMINAL_STATUSES, Job, JobAttempt, Workflow
 
 

@@ -6,20 +6,23 @@ from celery.signals import task_failure
 from celery.worker import state as worker_state
 from celery.worker.control import control_command
 
-from jobs import services
+from jobs.services.publish import job_dispatch_due
+from jobs.services.recover import job_fail_from_outside, jobs_reconcile
+from jobs.worker.claim import job_claim
+from jobs.worker.run import job_execute
 
 logger = logging.getLogger(__name__)
 
 
 # ignore_result: the service stores the outcome itself, in the same transaction as the
-# job's terminal status (see services._job_finish); Celery storing it again would race that.
+# job's terminal status (see job_finish); Celery storing it again would race that.
 @shared_task(name="jobs.run", bind=True, ignore_result=True)
 def run_job(self, *, job_id: str):
-    job = services.job_claim(job_id=job_id, worker=self.request.hostname or "")
+    job = job_claim(job_id=job_id, worker=self.request.hostname or "")
     if job is None:
         logger.info("job %s is not queued (finished, running elsewhere or deleted); skipping", job_id)
         raise Ignore()
-    return services.job_execute(job=job, task=self)
+    return job_execute(job=job, task=self)
 
 
 @task_failure.connect
@@ -28,7 +31,7 @@ def record_lost_or_killed_job(sender=None, task_id=None, exception=None, **kwarg
     (WorkerLostError) or was killed at its hard time limit: the job could not record it
     itself. For ordinary failures, recorded by the job already, it changes nothing."""
     if sender is not None and sender.name == "jobs.run":
-        services.job_fail_from_outside(job_id=task_id, exc=exception)
+        job_fail_from_outside(job_id=task_id, exc=exception)
 
 
 # Routine tasks send no monitoring events: at one a second they would crowd every job out of
@@ -36,7 +39,7 @@ def record_lost_or_killed_job(sender=None, task_id=None, exception=None, **kwarg
 @shared_task(name="jobs.dispatch_due", ignore_result=True, send_events=False)
 def dispatch_due():
     """Publish scheduled and retrying jobs that are due (run by beat every second)."""
-    count = services.job_dispatch_due()
+    count = job_dispatch_due()
     if count:
         logger.info("dispatched %d due job(s)", count)
 
@@ -44,7 +47,7 @@ def dispatch_due():
 @shared_task(name="jobs.reconcile", ignore_result=True, send_events=False)
 def reconcile():
     """Run lost jobs again and republish stuck ones (run by beat every minute)."""
-    outcome = services.jobs_reconcile()
+    outcome = jobs_reconcile()
     if outcome.get("requeued") or outcome.get("republished"):
         logger.warning("reconciler: %s", outcome)
 

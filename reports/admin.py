@@ -5,7 +5,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from jobs.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin
 from reports import services
 from reports.models import Report, ReportKind
 

@@ -6,8 +6,8 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from jobs.api.pagination import NewestFirstCursorPagination
-from jobs.api.views import ID_PARAMETER, OwnedViewSet
+from common.api.pagination import NewestFirstCursorPagination
+from common.api.viewsets import ID_PARAMETER, OwnedViewSet
 from reports import selectors
 from reports.csv import CSVRenderer, report_rows
 from reports.models import Report

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from jobs.models import Job
-from jobs.services import job_create, job_spec_build
+from jobs.services.submit import job_create, job_spec_build
 from reports import selectors
 from reports.models import Report, ReportKind
 

@@ -5,6 +5,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from unittest import mock
@@ -32,11 +33,21 @@ def other_user(django_user_model):
 
 @pytest.fixture
 def publish():
-    """Job messages captured instead of sent to Redis (the mock of run_job.apply_async)."""
-    from jobs import tasks
+    """Job messages captured instead of sent to Redis: a mock called with send_task's options
+    (kwargs, task_id, queue, priority...) for each job message; other tasks are sent as usual."""
+    from celery import current_app
 
-    with mock.patch.object(tasks.run_job, "apply_async") as apply_async:
-        yield apply_async
+    from jobs.services.publish import RUN_TASK
+
+    app = current_app._get_current_object()
+    send_task = app.send_task
+    captured = mock.Mock()
+
+    def send_or_capture(name, *args, **options):
+        return captured(**options) if name == RUN_TASK else send_task(name, *args, **options)
+
+    with mock.patch.object(app, "send_task", side_effect=send_or_capture):
+        yield captured
 
 
 @pytest.fixture
@@ -66,11 +77,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_async(coroutine):
+def run_async(coroutine, *, timeout: float = 180):
     """asyncio.run in a thread of its own: once the browser tests have run, Playwright's sync API
-    keeps an event loop running in the main thread, where asyncio.run refuses to start."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+    keeps an event loop running in the main thread, where asyncio.run refuses to start. A daemon
+    thread, so a scenario stuck past `timeout` fails its test instead of holding up the run."""
+    outcome: concurrent.futures.Future = concurrent.futures.Future()
+
+    def run():
+        try:
+            outcome.set_result(asyncio.run(coroutine))
+        except BaseException as error:  # handed to the test, re-raised there
+            outcome.set_exception(error)
+
+    threading.Thread(target=run, name="run-async", daemon=True).start()
+    try:
+        return outcome.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        pytest.fail(f"the event loop's scenario did not finish within {timeout} s")
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition"):

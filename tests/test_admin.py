@@ -8,8 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from common import admin as common_admin
 from jobs import admin as jobs_admin
-from jobs import tasks
+from jobs import admin_actions, tasks
 from jobs.models import Job, JobStatus, Workflow
 from webhooks.models import WebhookDelivery
 
@@ -77,14 +78,11 @@ def test_the_celery_results_and_beat_admins_are_there(admin_client, path):
 
 
 def test_the_retry_action_queues_failed_jobs_and_reports_the_rest(
-    admin_client, user, django_capture_on_commit_callbacks
+    admin_client, user, publish, django_capture_on_commit_callbacks
 ):
     failed = Job.objects.create(owner=user, type="math.add", params={"x": 1, "y": 2}, status="failed")
     running = Job.objects.create(owner=user, type="math.add", params={"x": 1, "y": 2}, status="running")
-    with (
-        mock.patch.object(tasks.run_job, "apply_async") as publish,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             "/admin/jobs/job/",
             {"action": "retry_jobs", "_selected_action": [failed.pk, running.pk]},
@@ -284,7 +282,7 @@ def test_a_small_table_shows_its_exact_count(admin_client, user):
 def test_a_big_unfiltered_table_shows_postgres_estimate_and_counts_nothing(admin_client, user):
     Job.objects.bulk_create([Job(owner=user, type="math.add") for _ in range(3)])
     with (
-        mock.patch.object(jobs_admin, "table_row_estimate", return_value=1_000_000),
+        mock.patch.object(common_admin, "table_row_estimate", return_value=1_000_000),
         CaptureQueriesContext(connection) as queries,
     ):
         page = admin_client.get("/admin/jobs/job/").content.decode()
@@ -297,7 +295,7 @@ def test_a_big_unfiltered_table_shows_postgres_estimate_and_counts_nothing(admin
 def test_a_filtered_list_counts_up_to_the_cap_and_shows_a_lower_bound(admin_client, user):
     Job.objects.bulk_create([Job(owner=user, type="math.add") for _ in range(7)])
     with (
-        mock.patch.object(jobs_admin.EstimatedCountPaginator, "cap", 5),
+        mock.patch.object(common_admin.EstimatedCountPaginator, "cap", 5),
         CaptureQueriesContext(connection) as queries,
     ):
         page = admin_client.get("/admin/jobs/job/", {"type": "math.add"}).content.decode()
@@ -311,22 +309,19 @@ def test_the_estimate_is_postgres_row_estimate_for_the_table(user):
     Job.objects.bulk_create([Job(owner=user, type="math.add") for _ in range(3)])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_job")
-    assert jobs_admin.table_row_estimate(Job.objects.all()) == 3
+    assert common_admin.table_row_estimate(Job.objects.all()) == 3
 
 
 # --- Rerun -------------------------------------------------------------------------------------
 
 
 def test_the_rerun_action_submits_a_new_job_with_the_same_params(
-    admin_client, user, django_capture_on_commit_callbacks
+    admin_client, user, publish, django_capture_on_commit_callbacks
 ):
     original = Job.objects.create(
         owner=user, type="math.divide", params={"x": 1, "y": 0}, status="failed", priority=7
     )
-    with (
-        mock.patch.object(tasks.run_job, "apply_async") as publish,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             "/admin/jobs/job/", {"action": "rerun_jobs", "_selected_action": [original.pk]}, follow=True
         )
@@ -349,7 +344,7 @@ def test_the_rerun_action_submits_a_new_job_with_the_same_params(
 
 def test_an_action_on_too_many_jobs_does_nothing(admin_client, user):
     Job.objects.bulk_create([Job(owner=user, type="math.add") for _ in range(3)])
-    with mock.patch.object(jobs_admin, "ACTION_MAX_JOBS", 2):
+    with mock.patch.object(admin_actions, "ACTION_MAX_JOBS", 2):
         response = admin_client.post(
             "/admin/jobs/job/",
             {"action": "cancel_jobs", "select_across": "1", "_selected_action": ["x"]},

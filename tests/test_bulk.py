@@ -81,7 +81,7 @@ def test_a_bulk_cancel_of_a_running_job_finishes_its_attempt_and_stops_its_proce
     running = job(user, JobStatus.RUNNING, type="test.sleep", attempts=1)
     JobAttempt.objects.create(job=running, number=1, worker="w1", started_at=timezone.now())
     with (
-        mock.patch("jobs.services.current_app.control.broadcast") as broadcast,
+        mock.patch("jobs.services.operate.current_app.control.broadcast") as broadcast,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = api.post("/api/jobs/cancel/", {"ids": [str(running.pk)]}, format="json")
@@ -95,7 +95,7 @@ def test_a_bulk_cancel_by_filters_takes_the_oldest_matching_unfinished_jobs_a_ba
     first, second = job(user), job(user)
     job(user, type="text.uppercase")  # another type
     job(user, JobStatus.SUCCEEDED)  # finished: not selected by the filters at all
-    with mock.patch("jobs.services.BATCH_MAX_JOBS", 1):
+    with mock.patch("jobs.api.views.BATCH_MAX_JOBS", 1):
         response = api.post("/api/jobs/cancel/", {"type": "math.add"}, format="json")
         assert (outcomes(response), response.json()["more"]) == (
             {str(first.pk): ("cancelled", "cancelled")},
@@ -194,7 +194,7 @@ def run(*args):
 def test_cancel_by_status_and_type_cancels_every_match_in_batches(user):
     matching = [job(user) for _ in range(3)]
     other_type, running = job(user, type="text.uppercase"), job(user, JobStatus.RUNNING)
-    with mock.patch("jobs.services.BATCH_MAX_JOBS", 2):
+    with mock.patch("jobs.management.commands._jobcli.BATCH_MAX_JOBS", 2):
         out = run("cancel", "--status", "queued", "--type", "math.add")
     assert out == "3 job(s) matched: 3 cancelled.\n"
     assert all(Job.objects.get(pk=j.pk).status == "cancelled" for j in matching)

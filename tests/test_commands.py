@@ -7,10 +7,14 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError, OutputWrapper
 
-from jobs import services, tasks
+from jobs import tasks
 from jobs.management.commands import _jobcli
 from jobs.management.commands.submit import parse_params
 from jobs.models import Job, JobStatus
+from jobs.services.operate import job_cancel
+from jobs.services.submit import job_create, job_spec_build
+from jobs.worker.claim import job_claim
+from jobs.worker.progress import job_report_progress
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +41,7 @@ def admin(django_user_model, settings):
 
 
 def submitted(user, type, **params):
-    job, _ = services.job_create(owner=user, spec=services.job_spec_build(type=type, params=params))
+    job, _ = job_create(owner=user, spec=job_spec_build(type=type, params=params))
     return job
 
 
@@ -183,7 +187,7 @@ def test_wait_gives_up_after_the_timeout_and_says_how_to_follow(admin, publish):
 
 def test_wait_exits_1_when_the_job_is_cancelled_meanwhile(admin, publish):
     def cancel_while_waiting(seconds):
-        services.job_cancel(job=Job.objects.get())
+        job_cancel(job=Job.objects.get())
 
     with (
         mock.patch.object(_jobcli, "sleep", side_effect=cancel_while_waiting),
@@ -205,11 +209,11 @@ def progressing(job):
     """Fake sleeps that move the job on: claimed, half done, done, then cancelled."""
     steps = iter(
         [
-            lambda: services.job_claim(job_id=job.pk),
-            lambda: services.job_report_progress(job=claimed(job), current=1, total=2, message="step 1 of 2"),
+            lambda: job_claim(job_id=job.pk),
+            lambda: job_report_progress(job=claimed(job), current=1, total=2, message="step 1 of 2"),
             lambda: None,  # nothing changed: nothing is printed
-            lambda: services.job_report_progress(job=claimed(job), current=2, total=2, message="step 2 of 2"),
-            lambda: services.job_cancel(job=job),
+            lambda: job_report_progress(job=claimed(job), current=2, total=2, message="step 2 of 2"),
+            lambda: job_cancel(job=job),
         ]
     )
     return mock.patch.object(_jobcli, "sleep", side_effect=lambda seconds: next(steps)())

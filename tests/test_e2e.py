@@ -6,7 +6,8 @@ import pytest
 from django_celery_results.models import TaskResult
 
 from config.celery_app import app as celery_app
-from jobs import services
+from jobs.services.publish import job_publish
+from jobs.services.submit import job_create, job_spec_build
 from tests.conftest import wait_for
 from tests.job_types import effect_count
 
@@ -93,13 +94,11 @@ def test_the_outcome_is_a_task_result_that_plain_celery_can_read(live_api):
 
 
 def test_a_second_delivery_of_the_same_message_does_not_run_the_job_twice(live_api, user, celery_worker):
-    job, _ = services.job_create(
-        owner=user, spec=services.job_spec_build(type="test.count", params={"sleep_s": 0.5})
-    )
+    job, _ = job_create(owner=user, spec=job_spec_build(type="test.count", params={"sleep_s": 0.5}))
     # The same message again, twice, while the first delivery is still running and after it.
-    services.job_publish(job=job)
+    job_publish(job=job)
     finished = wait_until_finished(live_api, job.pk)
-    services.job_publish(job=job)
+    job_publish(job=job)
     skipped = f"job {job.pk} is not queued"
     wait_for(lambda: celery_worker.log().count(skipped) == 2, timeout=20, what="both extra deliveries")
 

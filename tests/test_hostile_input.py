@@ -8,8 +8,9 @@ import requests
 from django.db import OperationalError
 from django.utils import timezone
 
-from jobs import selectors, services
+from jobs import selectors
 from jobs.models import Job
+from jobs.services.recover import jobs_reconcile
 from tests.conftest import Process, free_port, wait_for, wait_for_http
 from tests.test_e2e import wait_until_finished
 
@@ -86,7 +87,7 @@ def test_with_redis_down_a_job_is_accepted_and_runs_once_redis_is_back(live_api,
     assert (job.status, job.publish_failed) == ("queued", True)
 
     # What the reconciler does every minute, against the real Redis the live worker uses.
-    assert services.jobs_reconcile()["republished"] == 1
+    assert jobs_reconcile()["republished"] == 1
     assert wait_until_finished(live_api, job.pk)["result"] == 42
 
 
@@ -133,7 +134,7 @@ def test_values_the_database_cannot_store_are_a_400_not_a_503(api, body):
 
 
 def test_the_params_check_refuses_what_jsonb_cannot_hold():
-    from jobs.services import json_storable_problem
+    from jobs.services.submit import json_storable_problem
 
     assert (
         json_storable_problem({"a": [1, {"b": float("inf")}]})

@@ -9,7 +9,6 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
 
-from jobs import tasks
 from jobs.models import Job, Workflow
 
 pytestmark = pytest.mark.django_db
@@ -83,15 +82,14 @@ def test_too_many_requests_get_429_with_retry_after(api):
     assert int(refused["Retry-After"]) > 0
 
 
-def test_a_user_at_the_active_job_cap_gets_429_until_jobs_finish(api, user, settings):
+def test_a_user_at_the_active_job_cap_gets_429_until_jobs_finish(api, user, settings, publish):
     settings.JOB_MAX_ACTIVE_PER_USER = 2
-    with mock.patch.object(tasks.run_job, "apply_async"):
-        body = {"type": "math.add", "params": {"x": 1, "y": 2}}
-        assert [api.post("/api/jobs/", body, format="json").status_code for _ in range(2)] == [202, 202]
-        refused = api.post("/api/jobs/", body, format="json")
-        batch = api.post("/api/jobs/batch/", {"jobs": [body]}, format="json")
-        Job.objects.filter(owner=user).update(status="succeeded")
-        accepted = api.post("/api/jobs/", body, format="json")
+    body = {"type": "math.add", "params": {"x": 1, "y": 2}}
+    assert [api.post("/api/jobs/", body, format="json").status_code for _ in range(2)] == [202, 202]
+    refused = api.post("/api/jobs/", body, format="json")
+    batch = api.post("/api/jobs/batch/", {"jobs": [body]}, format="json")
+    Job.objects.filter(owner=user).update(status="succeeded")
+    accepted = api.post("/api/jobs/", body, format="json")
     assert (refused.status_code, batch.status_code, accepted.status_code) == (429, 429, 202)
     assert "the limit is 2" in refused.json()["detail"]
     assert refused["Retry-After"]

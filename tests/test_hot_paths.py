@@ -9,6 +9,7 @@ import time
 from unittest import mock
 
 import pytest
+import redis
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_results.models import TaskResult
@@ -16,9 +17,14 @@ from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from jobs import events, selectors, services, tasks
-from jobs.api.serializers import JobOutput
+from jobs import events, selectors, tasks
+from jobs.exceptions import TooManyActiveJobs
 from jobs.models import Job, JobAttempt, JobStatus, Workflow
+from jobs.output import JobOutput
+from jobs.services.finish import job_finish
+from jobs.services.operate import job_cancel
+from jobs.services.submit import job_create, job_spec_build
+from jobs.worker.claim import _claim_once, job_claim
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +43,7 @@ def statements(queries) -> list[str]:
 
 
 def test_a_get_reads_the_token_and_the_job_in_two_queries(token_api, user, publish):
-    job = services.job_create(owner=user, spec=services.job_spec_build(**BODY))[0]
+    job = job_create(owner=user, spec=job_spec_build(**BODY))[0]
     with CaptureQueriesContext(connection) as queries:
         response = token_api.get(f"/api/jobs/{job.pk}/")
     assert response.status_code == 200
@@ -61,25 +67,25 @@ def test_a_post_answers_what_a_get_then_shows(token_api, publish):
 
 def test_the_active_job_cap_refuses_only_after_an_exact_count(user, settings, publish):
     settings.JOB_MAX_ACTIVE_PER_USER = 3
-    spec = services.job_spec_build(**BODY)
+    spec = job_spec_build(**BODY)
     for _ in range(3):
-        services.job_create(owner=user, spec=spec)
+        job_create(owner=user, spec=spec)
     Job.objects.filter(owner=user).update(status=JobStatus.SUCCEEDED)  # finished, unknown to Redis
     # The estimate says 4 > 3, but the count behind a refusal finds 0 active jobs: accepted.
-    services.job_create(owner=user, spec=spec)
-    with pytest.raises(services.TooManyActiveJobs):
+    job_create(owner=user, spec=spec)
+    with pytest.raises(TooManyActiveJobs):
         for _ in range(3):
-            services.job_create(owner=user, spec=spec)
+            job_create(owner=user, spec=spec)
     assert Job.objects.filter(owner=user).exclude(status=JobStatus.SUCCEEDED).count() == 3
 
 
 def test_the_active_job_cap_counts_the_ledger_when_redis_is_down(user, settings, publish):
     settings.JOB_MAX_ACTIVE_PER_USER = 1
-    spec = services.job_spec_build(**BODY)
-    with mock.patch("jobs.services.cache_redis", side_effect=services.redis.ConnectionError):
-        services.job_create(owner=user, spec=spec)
-        with pytest.raises(services.TooManyActiveJobs):
-            services.job_create(owner=user, spec=spec)
+    spec = job_spec_build(**BODY)
+    with mock.patch("jobs.services.submit.cache_redis", side_effect=redis.ConnectionError):
+        job_create(owner=user, spec=spec)
+        with pytest.raises(TooManyActiveJobs):
+            job_create(owner=user, spec=spec)
 
 
 def job_with_history(user):
@@ -135,10 +141,10 @@ def test_job_get_does_not_show_another_users_job(user, other_user):
 
 
 def test_a_finish_writes_status_attempt_and_result_in_one_statement(user, publish):
-    job = services.job_create(owner=user, spec=services.job_spec_build(**BODY))[0]
-    claimed = services.job_claim(job_id=job.pk, worker="w@h")
+    job = job_create(owner=user, spec=job_spec_build(**BODY))[0]
+    claimed = job_claim(job_id=job.pk, worker="w@h")
     with CaptureQueriesContext(connection) as queries:
-        assert services._job_finish(job=claimed, task=None, status=JobStatus.SUCCEEDED, result=5)
+        assert job_finish(job=claimed, task=None, status=JobStatus.SUCCEEDED, result=5)
     assert statements(queries) == ["WITH"]
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
@@ -148,16 +154,16 @@ def test_a_finish_writes_status_attempt_and_result_in_one_statement(user, publis
 
 
 def test_a_finish_of_a_superseded_attempt_writes_nothing(user, publish):
-    job = services.job_create(owner=user, spec=services.job_spec_build(**BODY))[0]
-    claimed = services.job_claim(job_id=job.pk)
-    services.job_cancel(job=claimed)
-    assert not services._job_finish(job=claimed, task=None, status=JobStatus.SUCCEEDED, result=5)
+    job = job_create(owner=user, spec=job_spec_build(**BODY))[0]
+    claimed = job_claim(job_id=job.pk)
+    job_cancel(job=claimed)
+    assert not job_finish(job=claimed, task=None, status=JobStatus.SUCCEEDED, result=5)
     assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
     assert TaskResult.objects.get(task_id=str(job.pk)).status == "REVOKED"
 
 
 def test_the_stored_result_has_the_shape_celery_gives_it(user, publish):
-    job = services.job_create(owner=user, spec=services.job_spec_build(**BODY))[0]
+    job = job_create(owner=user, spec=job_spec_build(**BODY))[0]
     tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
     stored = TaskResult.objects.get(task_id=str(job.pk))
     assert stored.task_name == "jobs.run"
@@ -167,8 +173,8 @@ def test_the_stored_result_has_the_shape_celery_gives_it(user, publish):
 
 
 def test_a_claim_on_a_connection_broken_while_idle_gets_one_fresh_try(user, publish):
-    job = services.job_create(owner=user, spec=services.job_spec_build(**BODY))[0]
-    real = services._claim_once
+    job = job_create(owner=user, spec=job_spec_build(**BODY))[0]
+    real = _claim_once
     calls = []
 
     def broken_once(params):
@@ -178,10 +184,10 @@ def test_a_claim_on_a_connection_broken_while_idle_gets_one_fresh_try(user, publ
         return real(params)
 
     with (
-        mock.patch.object(services, "_claim_once", side_effect=broken_once),
+        mock.patch("jobs.worker.claim._claim_once", side_effect=broken_once),
         mock.patch.object(connection, "close"),
     ):
-        claimed = services.job_claim(job_id=job.pk)
+        claimed = job_claim(job_id=job.pk)
     assert claimed is not None and len(calls) == 2
     assert (claimed.status, claimed.attempts, claimed.params) == (JobStatus.RUNNING, 1, BODY["params"])
 

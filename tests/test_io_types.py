@@ -1,25 +1,26 @@
 import hashlib
 import smtplib
 import socket
-from unittest import mock
 
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from jobs import builtin_io_types, netguard, services, tasks
+from common import netguard
+from jobs import builtin_io_types, tasks
 from jobs.models import JobStatus
 from jobs.registry import job_type_get
+from jobs.services.submit import job_create, job_params_validate, job_spec_build
 from tests.local_server import LocalServer
 
 
 def run(type, **params):
     """Validate the params as the API does, then call the job function as the worker does."""
-    return job_type_get(type).func(None, **services.job_params_validate(type=type, params=params))
+    return job_type_get(type).func(None, **job_params_validate(type=type, params=params))
 
 
 def params_errors(type, **params) -> dict:
     with pytest.raises(ValidationError) as raised:
-        services.job_params_validate(type=type, params=params)
+        job_params_validate(type=type, params=params)
     return raised.value.detail["params"]
 
 
@@ -145,10 +146,11 @@ def test_a_name_resolving_to_the_metadata_address_passes_validation_and_fails_th
 
 
 @pytest.mark.django_db
-def test_an_unsafe_fetch_ends_the_job_failed_with_unsafe_url_and_no_retry(user, names_resolve_to_metadata):
-    with mock.patch.object(tasks.run_job, "apply_async"):
-        spec = services.job_spec_build(type="http.fetch", params={"url": "http://innocent.example.com/"})
-        job, _ = services.job_create(owner=user, spec=spec)
+def test_an_unsafe_fetch_ends_the_job_failed_with_unsafe_url_and_no_retry(
+    user, names_resolve_to_metadata, publish
+):
+    spec = job_spec_build(type="http.fetch", params={"url": "http://innocent.example.com/"})
+    job, _ = job_create(owner=user, spec=spec)
     tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
     job.refresh_from_db()
     assert (job.status, job.error_type, job.attempts) == (JobStatus.FAILED, "UnsafeURL", 1)

@@ -9,10 +9,15 @@ from celery.signals import task_failure
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from jobs import events, services, tasks
+from common.backoff import full_jitter_s
+from jobs import events, tasks
 from jobs.api.streams import job_event_stream
 from jobs.exceptions import JobConflict
 from jobs.models import Job, JobStatus
+from jobs.services.operate import job_cancel, job_retry, jobs_prune
+from jobs.services.publish import job_dispatch_due
+from jobs.services.submit import job_create, job_params_validate, job_rerun, job_spec_build
+from jobs.services.workflows import workflow_create
 from tests.conftest import run_async
 
 pytestmark = pytest.mark.django_db
@@ -20,12 +25,12 @@ pytestmark = pytest.mark.django_db
 
 def spec(type="math.add", **fields):
     params = fields.pop("params", {"x": 1, "y": 2})
-    return services.job_spec_build(type=type, params=params, **fields)
+    return job_spec_build(type=type, params=params, **fields)
 
 
 def test_a_delayed_job_is_scheduled_and_not_published(user, publish, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        job, _ = services.job_create(owner=user, spec=spec(delay_s=60))
+        job, _ = job_create(owner=user, spec=spec(delay_s=60))
     assert job.status == JobStatus.SCHEDULED
     assert job.run_at > timezone.now() + timedelta(seconds=50)
     publish.assert_not_called()
@@ -33,7 +38,7 @@ def test_a_delayed_job_is_scheduled_and_not_published(user, publish, django_capt
 
 def test_a_run_at_in_the_past_queues_the_job_at_once(user, publish, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        job, _ = services.job_create(owner=user, spec=spec(run_at=timezone.now() - timedelta(minutes=1)))
+        job, _ = job_create(owner=user, spec=spec(run_at=timezone.now() - timedelta(minutes=1)))
     assert (job.status, job.run_at) == (JobStatus.QUEUED, None)
     publish.assert_called_once()
 
@@ -46,8 +51,8 @@ def test_the_dispatcher_publishes_due_jobs_once_and_leaves_the_rest(
         owner=user, type="math.add", status="scheduled", run_at=timezone.now() + timedelta(hours=1)
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.job_dispatch_due() == 1
-        assert services.job_dispatch_due() == 0
+        assert job_dispatch_due() == 1
+        assert job_dispatch_due() == 0
     due.refresh_from_db()
     later.refresh_from_db()
     assert (due.status, later.status) == (JobStatus.QUEUED, JobStatus.SCHEDULED)
@@ -60,28 +65,28 @@ def test_priority_nine_is_served_first_on_redis(
     user, publish, django_capture_on_commit_callbacks, priority, redis_priority
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.job_create(owner=user, spec=spec(priority=priority))
+        job_create(owner=user, spec=spec(priority=priority))
     assert publish.call_args.kwargs["priority"] == redis_priority
 
 
 def test_a_long_type_goes_to_the_long_queue(user, publish, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.job_create(owner=user, spec=spec("demo.countdown", params={"word": "w"}))
+        job_create(owner=user, spec=spec("demo.countdown", params={"word": "w"}))
     assert publish.call_args.kwargs["queue"] == "long"
 
 
 def test_the_same_idempotency_key_and_request_return_the_original_job(user, publish):
-    first, created = services.job_create(owner=user, spec=spec(), idempotency_key="k-1")
-    again, created_again = services.job_create(owner=user, spec=spec(), idempotency_key="k-1")
+    first, created = job_create(owner=user, spec=spec(), idempotency_key="k-1")
+    again, created_again = job_create(owner=user, spec=spec(), idempotency_key="k-1")
     assert (created, created_again, again.pk) == (True, False, first.pk)
     with pytest.raises(JobConflict):
-        services.job_create(owner=user, spec=spec(params={"x": 1, "y": 3}), idempotency_key="k-1")
+        job_create(owner=user, spec=spec(params={"x": 1, "y": 3}), idempotency_key="k-1")
     assert Job.objects.count() == 1
 
 
 def test_idempotency_keys_belong_to_their_user(user, other_user, publish):
-    mine, _ = services.job_create(owner=user, spec=spec(), idempotency_key="shared")
-    theirs, created = services.job_create(owner=other_user, spec=spec(), idempotency_key="shared")
+    mine, _ = job_create(owner=user, spec=spec(), idempotency_key="shared")
+    theirs, created = job_create(owner=other_user, spec=spec(), idempotency_key="shared")
     assert created and theirs.pk != mine.pk
 
 
@@ -89,27 +94,27 @@ def test_idempotency_keys_belong_to_their_user(user, other_user, publish):
 def test_a_finished_job_cannot_be_cancelled(user, status):
     job = Job.objects.create(owner=user, type="math.add", status=status)
     with pytest.raises(JobConflict, match=f"already {status}"):
-        services.job_cancel(job=job)
+        job_cancel(job=job)
 
 
 @pytest.mark.parametrize("status", ["queued", "running", "succeeded", "scheduled"])
 def test_only_failed_or_cancelled_jobs_can_be_retried(user, status, publish):
     job = Job.objects.create(owner=user, type="math.add", status=status)
     with pytest.raises(JobConflict, match="only a failed or cancelled job"):
-        services.job_retry(job=job)
+        job_retry(job=job)
 
 
 def test_a_cancelled_scheduled_job_is_never_dispatched(user, publish, django_capture_on_commit_callbacks):
     job = Job.objects.create(owner=user, type="math.add", status="scheduled", run_at=timezone.now())
-    services.job_cancel(job=job)
+    job_cancel(job=job)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.job_dispatch_due() == 0
+        assert job_dispatch_due() == 0
     publish.assert_not_called()
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 5, 20])
 def test_the_backoff_is_jittered_below_its_exponential_ceiling(attempt):
-    delays = [services.retry_delay_s(attempt=attempt, backoff_s=1.0, backoff_max_s=30) for _ in range(200)]
+    delays = [full_jitter_s(retry=attempt, base_s=1.0, cap_s=30) for _ in range(200)]
     ceiling = min(30, 2 ** (attempt - 1))
     assert all(0 <= delay <= ceiling for delay in delays)
     assert len(set(delays)) > 100  # jitter spreads retries out
@@ -117,7 +122,7 @@ def test_the_backoff_is_jittered_below_its_exponential_ceiling(attempt):
 
 def test_a_workflow_is_validated_step_by_step_before_anything_is_stored(user):
     with pytest.raises(ValidationError) as error:
-        services.workflow_create(
+        workflow_create(
             owner=user,
             steps=[{"type": "math.add", "params": {"y": 1}}, {"type": "math.add", "params": {"y": "two"}}],
         )
@@ -128,10 +133,10 @@ def test_a_workflow_is_validated_step_by_step_before_anything_is_stored(user):
 
 
 def test_a_later_step_takes_the_previous_result_in_place_of_its_param():
-    params = services.job_params_validate(type="math.add", params={"y": 1, "previous": 41})
+    params = job_params_validate(type="math.add", params={"y": 1, "previous": 41})
     assert params == {"x": 41, "y": 1}
     with pytest.raises(ValidationError) as error:
-        services.job_params_validate(type="math.add", params={"y": 1, "previous": "forty"})
+        job_params_validate(type="math.add", params={"y": 1, "previous": "forty"})
     assert error.value.detail["params"]["previous"] == ["A valid number is required."]
 
 
@@ -243,7 +248,7 @@ def test_a_rerun_is_a_new_job_with_the_same_request(user, publish):
     original = Job.objects.create(
         owner=user, type="math.add", params={"x": 1, "y": 2}, priority=7, status="failed"
     )
-    rerun = services.job_rerun(job=original)
+    rerun = job_rerun(job=original)
     assert rerun.pk != original.pk
     assert (rerun.type, rerun.params, rerun.priority, rerun.status) == (
         "math.add",
@@ -264,20 +269,20 @@ def test_prune_deletes_old_finished_jobs_and_their_results_in_batches(user):
     for job in finished:
         TaskResult.objects.create(task_id=str(job.pk), status="SUCCESS")
 
-    batches = list(services.jobs_prune(older_than=timezone.now() - timedelta(days=30), batch_size=2))
+    batches = list(jobs_prune(older_than=timezone.now() - timedelta(days=30), batch_size=2))
     assert batches == [2, 2, 1]
     assert set(Job.objects.values_list("pk", flat=True)) == {running.pk, recent.pk}
     assert not TaskResult.objects.exists()
 
 
 def test_an_idempotent_replay_of_a_delayed_job_matches_although_time_has_passed(user, publish):
-    first, _ = services.job_create(owner=user, spec=spec(delay_s=60), idempotency_key="later")
-    again, created = services.job_create(owner=user, spec=spec(delay_s=60), idempotency_key="later")
+    first, _ = job_create(owner=user, spec=spec(delay_s=60), idempotency_key="later")
+    again, created = job_create(owner=user, spec=spec(delay_s=60), idempotency_key="later")
     assert (again.pk, created) == (first.pk, False)
 
 
 def test_an_idempotent_replay_is_answered_even_at_the_active_job_cap(user, publish, settings):
     settings.JOB_MAX_ACTIVE_PER_USER = 1
-    first, _ = services.job_create(owner=user, spec=spec(), idempotency_key="k")
-    again, created = services.job_create(owner=user, spec=spec(), idempotency_key="k")
+    first, _ = job_create(owner=user, spec=spec(), idempotency_key="k")
+    again, created = job_create(owner=user, spec=spec(), idempotency_key="k")
     assert (again.pk, created) == (first.pk, False)

@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 
-from jobs import netguard
+from common import netguard
 from tests.local_server import LocalServer
 
 REAL_GETADDRINFO = socket.getaddrinfo

@@ -8,8 +8,14 @@ from celery.signals import task_failure
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from jobs import locks, services, tasks
+from common import locks
+from jobs import tasks
 from jobs.models import Job, JobAttempt, JobStatus
+from jobs.services.recover import jobs_reconcile
+from jobs.services.submit import job_create, job_spec_build
+from jobs.worker.claim import job_claim
+from jobs.worker.progress import job_report_progress
+from jobs.worker.run import job_execute
 
 pytestmark = pytest.mark.django_db
 
@@ -23,15 +29,13 @@ def test_a_job_whose_publishing_failed_is_flagged_and_published_by_the_reconcile
 ):
     publish.side_effect = ConnectionError("Redis is down")
     with django_capture_on_commit_callbacks(execute=True):
-        job, _ = services.job_create(
-            owner=user, spec=services.job_spec_build(type="math.add", params={"x": 1, "y": 2})
-        )
+        job, _ = job_create(owner=user, spec=job_spec_build(type="math.add", params={"x": 1, "y": 2}))
     job.refresh_from_db()
     assert (job.status, job.publish_failed) == (JobStatus.QUEUED, True)
 
     publish.side_effect = None
     publish.reset_mock()
-    assert services.jobs_reconcile() == {"requeued": 0, "republished": 1, "workflows_advanced": 0}
+    assert jobs_reconcile() == {"requeued": 0, "republished": 1, "workflows_advanced": 0}
     assert published_ids(publish) == {str(job.pk)}
     job.refresh_from_db()
     assert job.publish_failed is False
@@ -41,7 +45,7 @@ def test_only_queued_jobs_waiting_past_the_grace_period_are_republished(user, pu
     settings.JOB_RECONCILE_QUEUED_AFTER_S = 300
     stuck = Job.objects.create(owner=user, type="math.add", queued_at=timezone.now() - timedelta(minutes=10))
     fresh = Job.objects.create(owner=user, type="math.add", queued_at=timezone.now())
-    services.jobs_reconcile()
+    jobs_reconcile()
     assert published_ids(publish) == {str(stuck.pk)}
     assert str(fresh.pk) not in published_ids(publish)
 
@@ -65,7 +69,7 @@ def test_a_running_job_gone_silent_runs_again_as_a_new_attempt(
     job = silent_running_job(user)
     alive = Job.objects.create(owner=user, type="math.add", status="running", heartbeat_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.jobs_reconcile()["requeued"] == 1
+        assert jobs_reconcile()["requeued"] == 1
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
     assert published_ids(publish) == {str(job.pk)}
@@ -78,7 +82,7 @@ def test_a_running_job_gone_silent_runs_again_as_a_new_attempt(
 def test_a_job_lost_too_often_fails_with_worker_lost(user, publish, settings):
     settings.JOB_MAX_ATTEMPTS_ON_WORKER_LOST = 3
     job = silent_running_job(user, attempts=3)
-    services.jobs_reconcile()
+    jobs_reconcile()
     job.refresh_from_db()
     assert (job.status, job.error_type) == (JobStatus.FAILED, "WorkerLostError")
     assert "Gave up after 3 attempts" in job.error_message
@@ -105,7 +109,7 @@ def test_two_reconcilers_never_overlap(user, publish):
     silent_running_job(user)
     with locks.redis_lock("jobs:reconcile", ttl_s=30) as held:
         assert held
-        assert services.jobs_reconcile() == {"skipped": True}
+        assert jobs_reconcile() == {"skipped": True}
     assert Job.objects.get().status == JobStatus.RUNNING
 
 
@@ -156,11 +160,11 @@ def test_a_transactional_job_writes_its_effect_together_with_its_success(user, l
 
 def test_a_superseded_attempt_rolls_its_effect_back(user, ledger_rows):
     job = Job.objects.create(owner=user, type="test.ledger", params={"sleep_s": 0}, queued_at=timezone.now())
-    stale = services.job_claim(job_id=job.pk)
+    stale = job_claim(job_id=job.pk)
     # Meanwhile the reconciler gave up on this attempt and a second one took the job over.
     Job.objects.filter(pk=job.pk).update(attempts=2)
 
-    assert services.job_execute(job=stale, task=tasks.run_job) is None
+    assert job_execute(job=stale, task=tasks.run_job) is None
     assert ledger_rows(job) == []
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.RUNNING, 2)
@@ -170,14 +174,14 @@ def test_a_superseded_attempt_rolls_its_effect_back(user, ledger_rows):
 def test_a_running_job_killed_before_its_first_heartbeat_is_found_too(user, publish):
     job = silent_running_job(user)
     Job.objects.filter(pk=job.pk).update(heartbeat_at=None)
-    assert services.jobs_reconcile()["requeued"] == 1
+    assert jobs_reconcile()["requeued"] == 1
 
 
 def test_a_superseded_attempt_can_neither_report_progress_nor_keep_going(user):
-    from jobs.context import JobContext
+    from jobs.worker.context import JobContext
 
     job = Job.objects.create(owner=user, type="demo.countdown", params={}, queued_at=timezone.now())
-    stale = services.job_claim(job_id=job.pk)
+    stale = job_claim(job_id=job.pk)
     ctx = JobContext(stale)
     assert ctx.cancelled is False
     Job.objects.filter(pk=job.pk).update(attempts=2)  # the reconciler ran it again elsewhere
@@ -198,7 +202,7 @@ def test_a_workflow_whose_advance_was_lost_is_moved_on(user, publish, django_cap
         owner=user, type="math.add", params={"y": 1}, workflow=workflow, step=1, status="pending"
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.jobs_reconcile()["workflows_advanced"] == 1
+        assert jobs_reconcile()["workflows_advanced"] == 1
     waiting.refresh_from_db()
     assert waiting.status == JobStatus.QUEUED
     assert published_ids(publish) == {str(waiting.pk)}
@@ -208,9 +212,9 @@ def test_a_transactional_job_reports_progress_without_locking_its_row(user):
     from jobs import events
 
     job = Job.objects.create(owner=user, type="test.ledger", params={"sleep_s": 0}, queued_at=timezone.now())
-    claimed = services.job_claim(job_id=job.pk)
+    claimed = job_claim(job_id=job.pk)
     before = events.event_last_id(job_id=job.pk)
-    services.job_report_progress(job=claimed, current=1, total=2, message="half")
+    job_report_progress(job=claimed, current=1, total=2, message="half")
     job.refresh_from_db()
     assert job.progress_current is None  # the row was not written
     assert events.event_exists_after(job_id=job.pk, event_id=before)  # listeners were told

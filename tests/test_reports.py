@@ -14,9 +14,9 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from config.celery_app import app as celery_app
-from jobs import services as job_services
 from jobs import tasks as job_tasks
 from jobs.models import Job, JobStatus
+from jobs.services.submit import job_create, job_spec_build
 from reports import services, tasks
 from reports.models import Report
 from tests.conftest import wait_for
@@ -240,8 +240,8 @@ def test_system_wide_and_per_user_reports_of_one_window_are_kept_apart(jobs, use
 
 
 def test_the_report_job_records_progress_and_creates_the_report(jobs, user, publish):
-    spec = job_services.job_spec_build(type="report.generate", params={"window": "hour", "at": AT})
-    job, _ = job_services.job_create(owner=user, spec=spec)
+    spec = job_spec_build(type="report.generate", params={"window": "hour", "at": AT})
+    job, _ = job_create(owner=user, spec=spec)
     job_tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
     job.refresh_from_db()
     report = Report.objects.get()
@@ -261,8 +261,8 @@ def test_the_report_job_reports_one_step_per_metric_group(jobs, user):
 
 def test_at_defaults_to_the_time_of_submission(user, publish):
     before = timezone.now()
-    spec = job_services.job_spec_build(type="report.generate", params={"window": "day"})
-    job, _ = job_services.job_create(owner=user, spec=spec)
+    spec = job_spec_build(type="report.generate", params={"window": "day"})
+    job, _ = job_create(owner=user, spec=spec)
     job.refresh_from_db()
     # Stored in the params, so a job that waits in the queue still reports the same day.
     assert before - timedelta(seconds=1) <= parse_datetime(job.params["at"]) <= timezone.now()

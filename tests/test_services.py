@@ -5,14 +5,17 @@ from django.db import transaction
 from django_celery_results.models import TaskResult
 from rest_framework.exceptions import ValidationError
 
-from jobs import services, tasks
+from jobs import tasks
 from jobs.models import Job, JobStatus
+from jobs.services.submit import job_create, job_spec_build
+from jobs.worker.claim import job_claim
+from jobs.worker.progress import job_report_progress
 
 pytestmark = pytest.mark.django_db
 
 
 def create(user, type, **params):
-    job, created = services.job_create(owner=user, spec=services.job_spec_build(type=type, params=params))
+    job, created = job_create(owner=user, spec=job_spec_build(type=type, params=params))
     assert created
     return job
 
@@ -37,7 +40,7 @@ def test_it_publishes_only_after_commit_with_the_job_id_as_task_id(
         publish.assert_not_called()
     assert len(callbacks) == 1
     publish.assert_called_once_with(
-        kwargs={"job_id": str(job.pk)}, task_id=str(job.pk), queue="default", priority=4
+        kwargs={"job_id": str(job.pk)}, task_id=str(job.pk), queue="default", priority=4, ignore_result=True
     )
 
 
@@ -85,8 +88,8 @@ def make_job(user, type, **params):
 
 def test_a_job_is_claimed_only_once(user):
     job = make_job(user, "math.add", x=1, y=2)
-    assert services.job_claim(job_id=job.pk) is not None
-    assert services.job_claim(job_id=job.pk) is None
+    assert job_claim(job_id=job.pk) is not None
+    assert job_claim(job_id=job.pk) is None
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING
     assert job.attempts == 1
@@ -153,12 +156,12 @@ def test_progress_is_stored_on_the_running_job(user):
 def test_progress_refuses_a_zero_total(user):
     job = make_job(user, "math.add", x=1, y=2)
     with pytest.raises(ValueError):
-        services.job_report_progress(job=job, current=0, total=0)
+        job_report_progress(job=job, current=0, total=0)
 
 
 def test_a_claim_marks_the_job_alive_and_records_the_attempt(user):
     job = make_job(user, "math.add", x=1, y=2)
-    claimed = services.job_claim(job_id=job.pk, worker="w1@host")
+    claimed = job_claim(job_id=job.pk, worker="w1@host")
     claimed.refresh_from_db()
     assert claimed.heartbeat_at == claimed.started_at is not None
     attempt = claimed.attempt_set.get()

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from jobs.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin
 from webhooks.models import WebhookDelivery
 
 # WebhookSecret is not registered: staff have no reason to read users' signing keys.

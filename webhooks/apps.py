@@ -12,7 +12,7 @@ class WebhooksConfig(AppConfig):
 
 
 def _on_job_finished(sender, *, job_id, callback_url="", **kwargs):
-    from webhooks import services
+    from webhooks.tasks import webhook_schedule
 
     if callback_url:  # most jobs have none: no query for them
-        services.webhook_schedule(job_id=job_id)
+        webhook_schedule(job_id=job_id)

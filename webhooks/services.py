@@ -6,20 +6,19 @@ jitter until WEBHOOK_MAX_ATTEMPTS. A URL netguard refuses is recorded once and n
 """
 
 import logging
-import random
 import secrets
 import time
-from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
-from jobs import netguard, selectors
-from jobs.api.serializers import JobOutput
+from common import netguard
+from common.backoff import full_jitter_s
+from jobs import selectors
 from jobs.models import Job
-from webhooks import signing, tasks
+from jobs.output import JobOutput
+from webhooks import signing
 from webhooks.models import WebhookDelivery, WebhookSecret
 
 logger = logging.getLogger(__name__)
@@ -52,25 +51,6 @@ def webhook_secret_rotate(*, user) -> str:
 
 def _new_secret() -> str:
     return f"whsec_{secrets.token_urlsafe(32)}"
-
-
-def webhook_schedule(*, job_id) -> None:
-    """Publish the first delivery attempt of a finished job's webhook, if the job has a callback_url.
-
-    Called from the job_finished signal, which is sent after commit; on_commit keeps this right
-    if it is ever called inside a transaction. A broker outage is logged, not raised: the job
-    has finished either way.
-    """
-    if not Job.objects.filter(pk=job_id).exclude(callback_url="").exists():
-        return
-
-    def publish():
-        try:
-            tasks.deliver.apply_async(kwargs={"job_id": str(job_id), "attempt": 1})
-        except Exception:
-            logger.exception("could not publish the webhook of job %s", job_id)
-
-    transaction.on_commit(publish)
 
 
 def webhook_deliver(*, job_id, attempt: int) -> float | None:
@@ -128,28 +108,8 @@ def webhook_deliver(*, job_id, attempt: int) -> float | None:
 
 def webhook_retry_delay(*, attempt: int) -> float:
     """Seconds to wait before attempt number `attempt` (2 or more): exponential, full jitter."""
-    return random.uniform(0, min(WEBHOOK_BACKOFF_CAP_S, WEBHOOK_BACKOFF_BASE_S * 2 ** (attempt - 2)))
+    return full_jitter_s(retry=attempt - 1, base_s=WEBHOOK_BACKOFF_BASE_S, cap_s=WEBHOOK_BACKOFF_CAP_S)
 
 
 def _ms_since(started: float) -> int:
     return round((time.monotonic() - started) * 1000)
-
-
-def webhooks_reconcile(*, limit: int = 500) -> int:
-    """Schedule the webhooks of finished jobs that never got a delivery attempt (Redis was down
-    when they finished, or the worker died right after the commit). Returns how many.
-
-    Looks back a day, and only at jobs finished more than a minute ago, so a delivery that is
-    merely on its way is not sent twice.
-    """
-    now = timezone.now()
-    owed = (
-        Job.objects.filter(finished_at__range=(now - timedelta(days=1), now - timedelta(minutes=1)))
-        .exclude(callback_url="")
-        .filter(webhook_deliveries__isnull=True)
-        .values_list("pk", flat=True)[:limit]
-    )
-    owed = list(owed)
-    for job_id in owed:
-        webhook_schedule(job_id=job_id)
-    return len(owed)

@@ -1,6 +1,14 @@
-from celery import shared_task
+"""The webhooks' Celery tasks, and the one place that publishes them (the services never do)."""
 
-from webhooks import services
+import logging
+
+from celery import shared_task
+from django.db import transaction
+
+from jobs.models import Job
+from webhooks import selectors, services
+
+logger = logging.getLogger(__name__)
 
 
 # max_retries=None: the service decides when to stop (services.WEBHOOK_MAX_ATTEMPTS).
@@ -14,4 +22,24 @@ def deliver(self, *, job_id: str, attempt: int = 1):
 @shared_task(name="webhooks.reconcile", ignore_result=True, send_events=False)
 def reconcile():
     """Schedule owed webhooks (run by beat every minute)."""
-    services.webhooks_reconcile()
+    for job_id in selectors.webhook_owed_job_ids():
+        webhook_schedule(job_id=job_id)
+
+
+def webhook_schedule(*, job_id) -> None:
+    """Publish the first delivery attempt of a finished job's webhook, if the job has a callback_url.
+
+    Called from the job_finished signal, which is sent after commit; on_commit keeps this right
+    if it is ever called inside a transaction. A broker outage is logged, not raised: the job
+    has finished either way.
+    """
+    if not Job.objects.filter(pk=job_id).exclude(callback_url="").exists():
+        return
+
+    def publish():
+        try:
+            deliver.apply_async(kwargs={"job_id": str(job_id), "attempt": 1})
+        except Exception:
+            logger.exception("could not publish the webhook of job %s", job_id)
+
+    transaction.on_commit(publish)

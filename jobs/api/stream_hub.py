@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connection
 from redis.exceptions import RedisError
 
+from common import redis_clients
 from jobs import events, selectors
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ CONNECT_TIMEOUT_S = 3
 COMMAND_CONNECTIONS = 2
 EVENTS_PER_READ = 100  # per job and read; a busier job's rest comes in the next read
 RECONNECT_BACKOFF_S = (0.05, 2.0)
+CLOSE_WAIT_S = 5
 # Redis client names (CLIENT LIST), followed by "-<pid>": what each process holds can be counted.
 READER_NAME = "jobs-stream-reader"
 COMMANDS_NAME = "jobs-stream-commands"
@@ -107,7 +109,7 @@ class Listener:
 
 class StreamHub:
     def __init__(self):
-        url = events.events_redis_url()
+        url = redis_clients.redis_url()
         self._reader = redis.asyncio.Redis.from_url(
             url,
             max_connections=1,
@@ -139,9 +141,12 @@ class StreamHub:
     async def aclose(self) -> None:
         """Stop the reader and the ledger check and close the connections (when the event loop
         that runs the hub is ending: a test's, say; a web process's hub lives as long as it)."""
-        for task in [*self._tasks, *self._wakes]:
+        tasks = [*self._tasks, *self._wakes]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._wakes, return_exceptions=True)
+        if tasks:
+            # Bounded: a read that ignores its cancellation must not hold up the loop's end.
+            await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
         await self._reader.aclose()
         await self._commands.aclose()
 

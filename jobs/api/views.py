@@ -1,5 +1,4 @@
 import re
-import uuid
 
 from django.db import connection
 from django.http import StreamingHttpResponse
@@ -7,10 +6,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from jobs import events, selectors, services
+from common.api.viewsets import ID_PARAMETER, OwnedViewSet, uuid_or_404
+from jobs import events, selectors
 from jobs.api.schema import params_json_schema
 from jobs.api.serializers import (
     BulkOutput,
@@ -26,10 +26,12 @@ from jobs.api.serializers import (
     job_create_input_per_type,
 )
 from jobs.api.streams import EventStreamRenderer, job_event_stream
-from jobs.models import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, Workflow
+from jobs.models import BATCH_MAX_JOBS, CANCELLABLE_STATUSES, RETRYABLE_STATUSES, Job, Workflow
 from jobs.registry import job_type_list
+from jobs.services.operate import job_cancel, job_retry, jobs_cancel, jobs_retry
+from jobs.services.submit import job_create, job_create_many, job_spec_build
+from jobs.services.workflows import workflow_cancel, workflow_create
 
-ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     str,
@@ -40,40 +42,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 STREAM_ID = re.compile(r"\d+-\d+")
-
-
-def _uuid_or_404(value) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound from None
-
-
-class OwnedViewSet(viewsets.GenericViewSet):
-    """The requesting user's own objects; anyone else's id is a 404, like a missing one."""
-
-    model: type
-    output_class: type
-
-    def owned(self, user):
-        raise NotImplementedError
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return self.model.objects.none()
-        return self.owned(self.request.user)
-
-    def owned_one(self, user, pk):
-        return self.owned(user).filter(pk=pk).first()
-
-    def get_object(self):
-        found = self.owned_one(self.request.user, _uuid_or_404(self.kwargs["pk"]))
-        if found is None:
-            raise NotFound
-        return found
-
-    def _output(self, one_or_many, many=False):
-        return self.output_class(one_or_many, many=many, context={"request": self.request}).data
 
 
 class JobViewSet(OwnedViewSet):
@@ -121,8 +89,8 @@ class JobViewSet(OwnedViewSet):
             raise ValidationError({"Idempotency-Key": ["At most 200 characters."]})
         data = JobCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        spec = services.job_spec_build(**data.validated_data)
-        job, created = services.job_create(owner=request.user, spec=spec, idempotency_key=key)
+        spec = job_spec_build(**data.validated_data)
+        job, created = job_create(owner=request.user, spec=spec, idempotency_key=key)
         body = self._output(selectors.job_just_created(job)) if created else self._reloaded(job)
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         return Response(body, status=code, headers={"Location": body["url"]})
@@ -136,13 +104,13 @@ class JobViewSet(OwnedViewSet):
         specs, errors, validators = [], [], {}
         for item in data.validated_data["jobs"]:
             try:
-                specs.append(services.job_spec_build(**item, validators=validators))
+                specs.append(job_spec_build(**item, validators=validators))
                 errors.append({})
             except ValidationError as error:
                 errors.append(error.detail)
         if any(errors):
             raise ValidationError({"jobs": errors})
-        jobs = services.job_create_many(owner=request.user, specs=specs)
+        jobs = job_create_many(owner=request.user, specs=specs)
         created = [selectors.job_just_created(job) for job in jobs]
         return Response({"jobs": self._output(created, many=True)}, status=202)
 
@@ -155,13 +123,13 @@ class JobViewSet(OwnedViewSet):
         the same. Filters select the oldest 1,000 unfinished jobs that match; `more` says
         whether to call again.
         """
-        return self._bulk(request, services.jobs_cancel, among=CANCELLABLE_STATUSES)
+        return self._bulk(request, jobs_cancel, among=CANCELLABLE_STATUSES)
 
     @extend_schema(operation_id="jobs_retry_many", request=JobBulkInput, responses=BulkOutput)
     @action(detail=False, methods=["post"], url_path="retry", serializer_class=JobBulkInput)
     def retry_many(self, request):
         """Retry up to 1,000 failed or cancelled jobs, by ids or by filters, with an outcome per job."""
-        return self._bulk(request, services.jobs_retry, among=RETRYABLE_STATUSES)
+        return self._bulk(request, jobs_retry, among=RETRYABLE_STATUSES)
 
     def _bulk(self, request, service, *, among):
         data = JobBulkInput(data=request.data)
@@ -169,7 +137,7 @@ class JobViewSet(OwnedViewSet):
         ids, more = data.validated_data.get("ids"), False
         if ids is None:
             ids, more = selectors.job_ids_matching(
-                user=request.user, **data.validated_data, among=among, limit=services.BATCH_MAX_JOBS
+                user=request.user, **data.validated_data, among=among, limit=BATCH_MAX_JOBS
             )
         outcomes = service(job_ids=list(dict.fromkeys(ids)), owner=request.user)
         return Response(bulk_output(outcomes, more=more))
@@ -180,7 +148,7 @@ class JobViewSet(OwnedViewSet):
     @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)
     def cancel(self, request, pk=None):
         """Cancel an unfinished job; a finished one is a 409. Cancelling twice is harmless."""
-        return Response(self._reloaded(services.job_cancel(job=self.get_object())))
+        return Response(self._reloaded(job_cancel(job=self.get_object())))
 
     @extend_schema(
         parameters=[ID_PARAMETER], request=None, responses={200: JobOutput, 409: OpenApiTypes.OBJECT}
@@ -188,7 +156,7 @@ class JobViewSet(OwnedViewSet):
     @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)
     def retry(self, request, pk=None):
         """Run a failed or cancelled job again, as a new attempt."""
-        return Response(self._reloaded(services.job_retry(job=self.get_object())))
+        return Response(self._reloaded(job_retry(job=self.get_object())))
 
     @extend_schema(
         parameters=[
@@ -203,7 +171,7 @@ class JobViewSet(OwnedViewSet):
     )
     @action(detail=True, methods=["get"], renderer_classes=[EventStreamRenderer])
     def events(self, request, pk=None):
-        job_id = _uuid_or_404(pk)
+        job_id = uuid_or_404(pk)
         last_event_id = request.headers.get("Last-Event-ID", "").strip()
         if last_event_id and not STREAM_ID.fullmatch(last_event_id):
             raise ValidationError({"Last-Event-ID": ["Not an event id from this stream."]})
@@ -261,7 +229,7 @@ class WorkflowViewSet(OwnedViewSet):
     def create(self, request):
         data = WorkflowCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        workflow = services.workflow_create(owner=request.user, steps=data.validated_data["steps"])
+        workflow = workflow_create(owner=request.user, steps=data.validated_data["steps"])
         body = self._output(selectors.workflow_get(user=request.user, workflow_id=workflow.pk))
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
@@ -269,5 +237,5 @@ class WorkflowViewSet(OwnedViewSet):
     @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)
     def cancel(self, request, pk=None):
         """Cancel the steps that have not finished."""
-        services.workflow_cancel(workflow=self.get_object())
+        workflow_cancel(workflow=self.get_object())
         return Response(self._output(self.get_object()))

@@ -15,9 +15,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from jobs import selectors, services
-from jobs.api.serializers import JobOutput, error_of
-from jobs.models import Job, JobStatus
+from jobs import selectors
+from jobs.models import BATCH_MAX_JOBS, Job, JobStatus, progress_percent
+from jobs.output import JobOutput, error_of
+from jobs.services.operate import CONFLICT
 
 POLL_INTERVAL_S = 0.25
 BAR_WIDTH = 10
@@ -66,7 +67,7 @@ def progress_text(job: Job) -> str:
         return ""
     current = min(job.progress_current or 0, job.progress_total)
     filled = BAR_WIDTH * current // job.progress_total
-    percent = 100 * current // job.progress_total
+    percent = f"{progress_percent(current, job.progress_total):g}"
     bar = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent}%"
     return f"{bar} {job.progress_message}".rstrip()
 
@@ -197,7 +198,7 @@ class JobBulkCommand(BaseCommand):
     """Apply a bulk service (cancel, retry) to the jobs named by id, or to every job that matches
     --status and --type, 1,000 at a time, as POST /api/jobs/cancel/ and /retry/ do."""
 
-    service: Callable[..., dict]  # services.jobs_cancel or services.jobs_retry
+    service: Callable[..., dict]  # jobs_cancel or jobs_retry
     applies_to: frozenset  # the statuses it can change
     conflict: str  # the message for a job it cannot change, with {status}
 
@@ -220,7 +221,7 @@ class JobBulkCommand(BaseCommand):
         outcomes = self.service(job_ids=job_ids)
         refused = []
         for job_id, outcome in outcomes.items():
-            if outcome.status is not None and outcome.result != services.CONFLICT:
+            if outcome.status is not None and outcome.result != CONFLICT:
                 self.stdout.write(f"Job {job_id} is {outcome.status}.")
             else:
                 refused.append(f"Job {job_id}: {self.conflict.format(status=outcome.status)}")
@@ -232,7 +233,7 @@ class JobBulkCommand(BaseCommand):
         more = True
         while more:
             job_ids, more = selectors.job_ids_matching(
-                status=status, type=type, among=self.applies_to, limit=services.BATCH_MAX_JOBS
+                status=status, type=type, among=self.applies_to, limit=BATCH_MAX_JOBS
             )
             if not job_ids:
                 break

@@ -1,6 +1,6 @@
-from jobs import services
 from jobs.management.commands._jobcli import JobBulkCommand
 from jobs.models import CANCELLABLE_STATUSES
+from jobs.services.operate import CANCEL_CONFLICT, jobs_cancel
 
 
 class Command(JobBulkCommand):
@@ -9,6 +9,6 @@ class Command(JobBulkCommand):
         "does, and print each new status. Cancelling a cancelled job again is harmless; a succeeded "
         "or failed job is an error."
     )
-    service = staticmethod(services.jobs_cancel)
+    service = staticmethod(jobs_cancel)
     applies_to = CANCELLABLE_STATUSES
-    conflict = services.CANCEL_CONFLICT
+    conflict = CANCEL_CONFLICT

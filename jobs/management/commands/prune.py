@@ -5,9 +5,9 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from jobs import services
 from jobs.management.commands._jobcli import BatchProgress, _time, count_for_progress
 from jobs.models import TERMINAL_STATUSES, Job
+from jobs.services.operate import jobs_prune
 
 UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
@@ -52,7 +52,7 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         cutoff = timezone.now() - older_than
         what = f"finished job(s) created before {_time(cutoff)}"
-        # The same jobs services.jobs_prune deletes.
+        # The same jobs jobs_prune deletes.
         candidates = Job.objects.filter(created_at__lt=cutoff, status__in=TERMINAL_STATUSES)
         if dry_run:
             self.stdout.write(f"Would delete {candidates.count():,} {what}.")
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         progress = BatchProgress(self.stderr, total=total, exact=exact)
         deleted = 0
         try:
-            for count in services.jobs_prune(older_than=cutoff, batch_size=batch_size):
+            for count in jobs_prune(older_than=cutoff, batch_size=batch_size):
                 deleted += count
                 progress.show(deleted)
         except KeyboardInterrupt:

@@ -1,6 +1,6 @@
-from jobs import services
 from jobs.management.commands._jobcli import JobBulkCommand
 from jobs.models import RETRYABLE_STATUSES
+from jobs.services.operate import RETRY_CONFLICT, jobs_retry
 
 
 class Command(JobBulkCommand):
@@ -8,6 +8,6 @@ class Command(JobBulkCommand):
         "Queue failed or cancelled jobs again, by id or by --status/--type, as POST /api/jobs/retry/ "
         "does, and print each new status. Each runs as a new attempt with the same id and params."
     )
-    service = staticmethod(services.jobs_retry)
+    service = staticmethod(jobs_retry)
     applies_to = RETRYABLE_STATUSES
-    conflict = services.RETRY_CONFLICT
+    conflict = RETRY_CONFLICT

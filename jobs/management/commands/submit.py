@@ -5,10 +5,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.exceptions import ValidationError
 
-from jobs import selectors, services
+from jobs import selectors
 from jobs.api.serializers import JobCreateInput
 from jobs.management.commands._jobcli import Watcher, job_with_result, to_json, validation_messages
 from jobs.models import JobStatus
+from jobs.services.submit import JobSpec, job_create, job_spec_build
 
 
 def _refuse_constant(name: str):
@@ -78,7 +79,7 @@ class Command(BaseCommand):
             raise CommandError("--timeout must be a positive number of seconds.")
         spec = self._spec(options)
         owner = self._owner(options["user"] or settings.ADMIN_USERNAME)
-        job, _ = services.job_create(owner=owner, spec=spec)
+        job, _ = job_create(owner=owner, spec=spec)
         self.stdout.write(str(job.pk))
         if not options["wait"]:
             return
@@ -95,7 +96,7 @@ class Command(BaseCommand):
             raise CommandError(f"No user {username!r}{hint}. Name the job's owner with --user.")
         return owner
 
-    def _spec(self, options) -> services.JobSpec:
+    def _spec(self, options) -> JobSpec:
         """Validate as the API does: the request serializer, then the type's params."""
         data = {"type": options["type"], "params": parse_params(options["params"])}
         for field, option in OPTION_OF_FIELD.items():
@@ -105,7 +106,7 @@ class Command(BaseCommand):
         try:
             request = JobCreateInput(data=data)
             request.is_valid(raise_exception=True)
-            return services.job_spec_build(**request.validated_data)
+            return job_spec_build(**request.validated_data)
         except ValidationError as error:
             detail = {OPTION_OF_FIELD.get(field, field): value for field, value in error.detail.items()}
             lines = "\n".join(f"  {line}" for line in validation_messages(detail))

@@ -3,7 +3,7 @@
 import secrets
 from contextlib import contextmanager
 
-from jobs.events import redis_client
+from common.redis_clients import redis_client
 
 # Delete the key only if it still holds our token: never release someone else's lock.
 _RELEASE = """

@@ -2,7 +2,7 @@
 
 DRF's TokenAuthentication builds an ORM query (the token joined to its user) on every request;
 on the API's hottest paths that build cost more than running it. This reads the same row with
-plain SQL (jobs/rows.py) and answers exactly as DRF does: 401 for an unknown token or an
+plain SQL (common/rows.py) and answers exactly as DRF does: 401 for an unknown token or an
 inactive user.
 """
 
@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from jobs import rows
+from common import rows
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

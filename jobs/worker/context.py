@@ -2,7 +2,7 @@ import time
 
 from django.conf import settings
 
-from jobs import services
+from jobs.worker.progress import job_report_progress, job_should_stop
 
 
 class JobContext:
@@ -28,7 +28,7 @@ class JobContext:
         if not is_edge and now - self._last_progress_write < settings.JOB_PROGRESS_MIN_INTERVAL_S:
             return
         self._last_progress_write = now
-        services.job_report_progress(job=self.job, current=current, total=total, message=message)
+        job_report_progress(job=self.job, current=current, total=total, message=message)
 
     @property
     def cancelled(self) -> bool:
@@ -37,5 +37,5 @@ class JobContext:
         now = time.monotonic()
         if not self._cancelled and now - self._last_cancel_check >= self.CANCEL_CHECK_INTERVAL_S:
             self._last_cancel_check = now
-            self._cancelled = services.job_should_stop(job=self.job)
+            self._cancelled = job_should_stop(job=self.job)
         return self._cancelled

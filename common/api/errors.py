@@ -9,7 +9,7 @@ from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from jobs.exceptions import JobConflict, TooManyActiveJobs
+from common.exceptions import Conflict, TooManyRequests
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,9 @@ TOO_LARGE = {"detail": "The request body is too large."}
 def exception_handler(exc, context):
     """DRF's handler, plus 409 for state conflicts, 413 for oversized bodies, 503 for outages,
     and a JSON 500 for anything unexpected: never an HTML page or a traceback."""
-    if isinstance(exc, JobConflict):
+    if isinstance(exc, Conflict):
         return Response({"detail": str(exc)}, status=409)
-    if isinstance(exc, TooManyActiveJobs):
+    if isinstance(exc, TooManyRequests):
         return Response({"detail": str(exc)}, status=429, headers={"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(exc, RequestDataTooBig):
         return Response(TOO_LARGE, status=413)

@@ -16,7 +16,7 @@ import time
 import redis
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
-from jobs.cache import cache_redis
+from common.redis_clients import cache_redis
 
 logger = logging.getLogger(__name__)
 

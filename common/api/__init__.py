@@ -1,0 +1,1 @@
+"""The API's shared parts: authentication, throttling, pagination, errors, owned viewsets."""
