@@ -6,7 +6,7 @@ from celery.signals import task_failure
 from celery.worker import state as worker_state
 from celery.worker.control import control_command
 
-from jobs.services.publish import job_dispatch_due
+from jobs.services.publish import RUN_TASK, job_dispatch_due
 from jobs.services.recover import job_fail_from_outside, jobs_reconcile
 from jobs.worker.claim import job_claim
 from jobs.worker.run import job_execute
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 # ignore_result: the service stores the outcome itself, in the same transaction as the
 # job's terminal status (see job_finish); Celery storing it again would race that.
-@shared_task(name="jobs.run", bind=True, ignore_result=True)
+@shared_task(name=RUN_TASK, bind=True, ignore_result=True)
 def run_job(self, *, job_id: str):
     job = job_claim(job_id=job_id, worker=self.request.hostname or "")
     if job is None:
@@ -30,7 +30,7 @@ def record_lost_or_killed_job(sender=None, task_id=None, exception=None, **kwarg
     """Celery sends this from the worker's main process when a job's pool process died
     (WorkerLostError) or was killed at its hard time limit: the job could not record it
     itself. For ordinary failures, recorded by the job already, it changes nothing."""
-    if sender is not None and sender.name == "jobs.run":
+    if sender is not None and sender.name == RUN_TASK:
         job_fail_from_outside(job_id=task_id, exc=exception)
 
 

@@ -5,7 +5,6 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
-from jobs.models import Job
 from webhooks import selectors, services
 
 logger = logging.getLogger(__name__)
@@ -27,14 +26,12 @@ def reconcile():
 
 
 def webhook_schedule(*, job_id) -> None:
-    """Publish the first delivery attempt of a finished job's webhook, if the job has a callback_url.
+    """Publish the first delivery attempt of a finished job's webhook; the callers (the
+    job_finished receiver and the reconciler) only pass jobs with a callback_url.
 
-    Called from the job_finished signal, which is sent after commit; on_commit keeps this right
-    if it is ever called inside a transaction. A broker outage is logged, not raised: the job
-    has finished either way.
+    The job_finished signal is sent after commit; on_commit keeps this right if it is ever called
+    inside a transaction. A broker outage is logged, not raised: the job has finished either way.
     """
-    if not Job.objects.filter(pk=job_id).exclude(callback_url="").exists():
-        return
 
     def publish():
         try:

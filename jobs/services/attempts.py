@@ -2,11 +2,7 @@
 
 from django.utils import timezone
 
-from jobs.models import (
-    Job,
-    JobAttempt,
-    JobStatus,
-)
+from jobs.models import Job, JobAttempt, JobStatus
 
 
 def attempt_finish(*, job: Job, error_type: str = "", error_message: str = "") -> None:

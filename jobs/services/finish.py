@@ -8,11 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs import events, results
-from jobs.models import (
-    Job,
-    JobAttempt,
-    JobStatus,
-)
+from jobs.models import Job, JobAttempt, JobStatus
 from jobs.signals import job_finished
 
 logger = logging.getLogger(__name__)

@@ -7,11 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import events
-from jobs.models import (
-    BATCH_MAX_JOBS,
-    Job,
-    JobStatus,
-)
+from jobs.models import BATCH_MAX_JOBS, Job, JobStatus
 from jobs.registry import job_type_get
 
 logger = logging.getLogger(__name__)

@@ -13,11 +13,7 @@ from django.utils import timezone
 from common import locks
 from jobs import events
 from jobs.exceptions import TimeLimitExceeded
-from jobs.models import (
-    Job,
-    JobStatus,
-    Workflow,
-)
+from jobs.models import Job, JobStatus, Workflow
 from jobs.registry import job_type_get
 from jobs.services.attempts import attempt_finish
 from jobs.services.finish import job_finish

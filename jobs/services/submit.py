@@ -15,11 +15,7 @@ from rest_framework.exceptions import ValidationError
 
 from common.redis_clients import cache_redis
 from jobs.exceptions import JobConflict, TooManyActiveJobs
-from jobs.models import (
-    TERMINAL_STATUSES,
-    Job,
-    JobStatus,
-)
+from jobs.models import TERMINAL_STATUSES, Job, JobStatus
 from jobs.registry import job_type_get, unknown_job_type_message
 from jobs.services.publish import publish_on_commit
 

@@ -5,12 +5,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from jobs.exceptions import JobConflict
-from jobs.models import (
-    TERMINAL_STATUSES,
-    Job,
-    JobStatus,
-    Workflow,
-)
+from jobs.models import TERMINAL_STATUSES, Job, JobStatus, Workflow
 from jobs.services.operate import job_cancel
 from jobs.services.publish import publish_on_commit
 from jobs.services.submit import JobSpec, job_from_spec, job_params_validate

@@ -5,11 +5,7 @@ from django.utils import timezone
 
 from common import rows
 from jobs import events
-from jobs.models import (
-    Job,
-    JobAttempt,
-    JobStatus,
-)
+from jobs.models import Job, JobAttempt, JobStatus
 
 
 def job_claim(*, job_id, worker: str = "") -> Job | None:

@@ -1,3 +1,5 @@
+"""The context a running job function gets: its job, progress reports, and whether it was cancelled."""
+
 import time
 
 from django.conf import settings

@@ -10,9 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from jobs.models import (
-    Job,
-)
+from jobs.models import Job
 from jobs.services.attempts import current_attempt
 
 logger = logging.getLogger(__name__)

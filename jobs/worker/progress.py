@@ -1,10 +1,7 @@
 """What a running job reports and asks: its progress, and whether it should stop."""
 
 from jobs import events
-from jobs.models import (
-    Job,
-    progress_percent,
-)
+from jobs.models import Job, progress_percent
 from jobs.registry import job_type_get
 from jobs.services.attempts import current_attempt
 

@@ -11,10 +11,7 @@ from django.utils import timezone
 from common.backoff import full_jitter_s
 from jobs import events
 from jobs.exceptions import JobCancelled, TimeLimitExceeded, UnknownJobType
-from jobs.models import (
-    Job,
-    JobStatus,
-)
+from jobs.models import Job, JobStatus
 from jobs.registry import JobType, job_type_get
 from jobs.selectors import job_result_of
 from jobs.services.attempts import attempt_finish
