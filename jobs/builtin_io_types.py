@@ -8,7 +8,7 @@ from django.core.mail import send_mail
 from rest_framework import serializers
 
 from common import netguard
-from jobs.registry import job_type
+from jobs.types import job_type
 
 DATA_MAX_BYTES = 1_000_000  # of the data as compact JSON
 EMAIL_MAX_RECIPIENTS = 50

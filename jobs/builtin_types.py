@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from jobs.exceptions import JobCancelled
 from jobs.fields import NumberField, TakesPreviousResult
-from jobs.registry import job_type
+from jobs.types import job_type
 
 
 class TextParams(TakesPreviousResult, serializers.Serializer):

@@ -1,12 +1,7 @@
-"""The job-type registry: a job type is a plain function plus a DRF serializer for its params.
+"""The job-type registry: what each type is (its function, params serializer and options).
 
-    @job_type("math.add", params=AddParams)
-    def add(ctx, *, x, y):
-        return x + y
-
-The function receives a JobContext and the validated params as keyword arguments, and
-returns a JSON-serializable result. Modules listed in settings.JOB_TYPE_MODULES are
-imported at start-up (jobs/apps.py), which is where their decorators run.
+Types are declared with @job_type (jobs/types.py), which also makes each a Celery task. This
+module imports nothing of the project's, so the services and the worker can look types up.
 """
 
 from collections.abc import Callable
@@ -23,6 +18,10 @@ class JobType:
     params: type[serializers.Serializer]
     description: str
     queue: str = "default"
+    # Celery's rate limit for the type, as "10/s", "100/m"; None for none. Flower can change it.
+    rate_limit: str | None = None
+    # Celery's late ack, per type; None means the global CELERY_TASK_ACKS_LATE (on).
+    acks_late: bool | None = None
     # Exceptions worth another attempt, how many more attempts, and the backoff between them:
     # min(backoff_max_s, backoff_s * 2 ** (attempt - 1)), with full jitter.
     retry_on: tuple[type[BaseException], ...] = ()
@@ -45,21 +44,12 @@ class JobType:
 _registry: dict[str, JobType] = {}
 
 
-def job_type(name: str, *, params: type[serializers.Serializer], **options):
-    """Register the decorated function as the job type `name` (a dotted name, e.g. "math.add").
-
-    `options` are JobType's optional fields: queue, retry_on, max_retries, backoff_s,
-    backoff_max_s, soft_time_limit, time_limit, cooperative_cancel, transactional.
-    """
-
-    def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _registry and _registry[name].func is not func:
-            raise ValueError(f"Job type {name!r} is already registered by {_registry[name].func!r}.")
-        description = (func.__doc__ or "").strip()
-        _registry[name] = JobType(name=name, func=func, params=params, description=description, **options)
-        return func
-
-    return register
+def job_type_register(job_type: JobType) -> None:
+    """Add a type (jobs/types.py's @job_type does); a second function under a taken name is an error."""
+    taken = _registry.get(job_type.name)
+    if taken is not None and taken.func is not job_type.func:
+        raise ValueError(f"Job type {job_type.name!r} is already registered by {taken.func!r}.")
+    _registry[job_type.name] = job_type
 
 
 def job_type_get(name: str) -> JobType | None:

@@ -4,7 +4,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from jobs.registry import job_type
+from jobs.types import job_type
 from reports import services
 from reports.models import ReportKind
 

@@ -10,15 +10,13 @@ Windows are [start, end) in UTC, and a report covers the last complete hour or d
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from jobs.models import Job
-from jobs.services.submit import job_create, job_spec_build
+from jobs.services.submit import job_create, job_spec_build, system_user
 from reports import selectors
 from reports.models import Report, ReportKind
 
-SYSTEM_USERNAME = "system"
 WINDOW_LENGTH = {ReportKind.HOUR: timedelta(hours=1), ReportKind.DAY: timedelta(days=1)}
 BUCKET = {ReportKind.HOUR: timedelta(minutes=5), ReportKind.DAY: timedelta(hours=1)}
 SELECTION = {
@@ -96,19 +94,6 @@ def _totals(data: dict) -> dict:
         for outcome in ("succeeded", "failed", "cancelled")
     }
     return {"created": sum(data["by_status"].values()), "finished": sum(outcomes.values()), **outcomes}
-
-
-def system_user():
-    """The user that owns scheduled jobs: staff, so its reports cover everyone's jobs, but
-    inactive and without a usable password, so nobody can log in as it."""
-    User = get_user_model()
-    user, created = User.objects.get_or_create(
-        **{User.USERNAME_FIELD: SYSTEM_USERNAME}, defaults={"is_active": False, "is_staff": True}
-    )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    return user
 
 
 def report_submit(*, window: str, at: datetime | str | None = None, owner=None) -> Job:

@@ -37,14 +37,16 @@ def publish():
     (kwargs, task_id, queue, priority...) for each job message; other tasks are sent as usual."""
     from celery import current_app
 
-    from jobs.services.publish import RUN_TASK
+    from jobs.worker.task import JobTask
 
     app = current_app._get_current_object()
     send_task = app.send_task
     captured = mock.Mock()
 
     def send_or_capture(name, *args, **options):
-        return captured(**options) if name == RUN_TASK else send_task(name, *args, **options)
+        if isinstance(app.tasks.get(name), JobTask):
+            return captured(**options)
+        return send_task(name, *args, **options)
 
     with mock.patch.object(app, "send_task", side_effect=send_or_capture):
         yield captured
@@ -53,12 +55,18 @@ def publish():
 @pytest.fixture
 def run_on_publish(publish):
     """Run each published job in-process at once, as a worker would (eager: unit tests only)."""
-    from jobs import tasks
-
-    publish.side_effect = lambda **options: tasks.run_job.apply(
-        kwargs=options["kwargs"], task_id=options["task_id"]
-    )
+    publish.side_effect = lambda **options: run_job(options["task_id"])
     return publish
+
+
+def run_job(job_id):
+    """Run a job in this process as a worker would, through its type's task (eager: unit tests only)."""
+    from celery import current_app
+
+    from jobs.models import Job
+
+    job = Job.objects.get(pk=job_id)
+    return current_app.tasks[job.type].apply(kwargs=job.params, task_id=str(job.pk))
 
 
 @pytest.fixture

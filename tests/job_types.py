@@ -6,7 +6,7 @@ import redis
 from django.conf import settings
 from rest_framework import serializers
 
-from jobs.registry import job_type
+from jobs.types import job_type
 
 
 def effects_key(job_id) -> str:

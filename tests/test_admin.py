@@ -10,8 +10,9 @@ from django_celery_results.models import TaskResult
 
 from common import admin as common_admin
 from jobs import admin as jobs_admin
-from jobs import admin_actions, tasks
+from jobs import admin_actions
 from jobs.models import Job, JobStatus, Workflow
+from tests.conftest import run_job
 from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def test_the_job_list_finds_a_job_by_id_or_owner(admin_client, jobs):
 
 def test_a_job_page_is_read_only_and_links_its_celery_result(admin_client, user):
     job = Job.objects.create(owner=user, type="math.divide", params={"x": 1, "y": 0})
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     response = admin_client.get(f"/admin/jobs/job/{job.pk}/change/")
     page = response.content.decode()
     assert response.status_code == 200
@@ -105,7 +106,7 @@ def test_the_cancel_action_cancels_unfinished_jobs(admin_client, user):
 
 def test_a_job_page_lists_its_attempts(admin_client, user):
     job = Job.objects.create(owner=user, type="math.divide", params={"x": 1, "y": 0})
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
     assert "Job attempts" in page
     assert "ZeroDivisionError" in page
@@ -359,7 +360,7 @@ def test_an_action_on_too_many_jobs_does_nothing(admin_client, user):
 
 def test_a_job_page_pretty_prints_params_error_and_traceback(admin_client, user):
     job = Job.objects.create(owner=user, type="math.divide", params={"x": 1, "y": 0})
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
     assert "{\n  &quot;x&quot;: 1,\n  &quot;y&quot;: 0\n}</pre>" in page
     assert "ZeroDivisionError: division by zero</pre>" in page
@@ -369,7 +370,7 @@ def test_a_job_page_pretty_prints_params_error_and_traceback(admin_client, user)
 
 def test_a_job_page_pretty_prints_the_result_of_a_succeeded_job(admin_client, user):
     job = Job.objects.create(owner=user, type="data.process", params={"data": {"a": 1}})
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     job.refresh_from_db()
     assert job.status == "succeeded"
     page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
@@ -380,7 +381,7 @@ def test_a_job_page_pretty_prints_the_result_of_a_succeeded_job(admin_client, us
 def test_a_job_page_links_its_celery_result_and_its_task_in_flower(admin_client, user, settings):
     settings.FLOWER_URL = "http://flower.example:5555"
     job = Job.objects.create(owner=user, type="math.add", params={"x": 1, "y": 2})
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
     task_result = TaskResult.objects.get(task_id=str(job.pk))
     assert f'href="/admin/django_celery_results/taskresult/{task_result.pk}/change/"' in page

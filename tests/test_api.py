@@ -4,8 +4,8 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from jobs import tasks
 from jobs.models import Job
+from tests.conftest import run_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("publish")]
 
@@ -43,14 +43,14 @@ def test_it_accepts_a_job_with_202_a_location_and_the_job(api, django_capture_on
 
 def test_it_shows_the_result_once_the_job_has_succeeded(api):
     job_id = submit(api, "math.add", x=2, y=3).json()["id"]
-    tasks.run_job.apply(kwargs={"job_id": job_id}, task_id=job_id)
+    run_job(job_id)
     body = api.get(f"/api/jobs/{job_id}/").json()
     assert (body["status"], body["result"], body["attempts"]) == ("succeeded", 5, 1)
 
 
 def test_it_shows_the_error_of_a_failed_job_and_no_result(api):
     job_id = submit(api, "math.divide", x=1, y=0).json()["id"]
-    tasks.run_job.apply(kwargs={"job_id": job_id}, task_id=job_id)
+    run_job(job_id)
     body = api.get(f"/api/jobs/{job_id}/").json()
     assert body["status"] == "failed"
     assert body["result"] is None

@@ -7,7 +7,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError, OutputWrapper
 
-from jobs import tasks
 from jobs.management.commands import _jobcli
 from jobs.management.commands.submit import parse_params
 from jobs.models import Job, JobStatus
@@ -15,6 +14,7 @@ from jobs.services.operate import job_cancel
 from jobs.services.submit import job_create, job_spec_build
 from jobs.worker.claim import job_claim
 from jobs.worker.progress import job_report_progress
+from tests.conftest import run_job
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def run(*args, stderr=None, **options):
 
 
 def run_task(job_id):
-    return tasks.run_job.apply(kwargs={"job_id": str(job_id)}, task_id=str(job_id))
+    return run_job(str(job_id))
 
 
 @pytest.fixture

@@ -81,8 +81,8 @@ def test_the_outcome_is_a_task_result_that_plain_celery_can_read(live_api):
     wait_until_finished(live_api, failed_id)
 
     stored = TaskResult.objects.get(task_id=ok_id)
-    assert (stored.status, stored.task_name, json.loads(stored.result)) == ("SUCCESS", "jobs.run", 42)
-    assert ok_id in stored.task_kwargs
+    assert (stored.status, stored.task_name, json.loads(stored.result)) == ("SUCCESS", "math.add", 42)
+    assert "'x': 20" in stored.task_kwargs  # the params, as Flower shows them too
     assert stored.worker.startswith("e2e@")
 
     assert celery_app.AsyncResult(ok_id).get(timeout=10) == 42
@@ -107,3 +107,26 @@ def test_a_second_delivery_of_the_same_message_does_not_run_the_job_twice(live_a
     job.refresh_from_db()
     assert job.attempts == 1
     assert job.finished_at.isoformat().replace("+00:00", "Z") == finished["finished_at"]
+
+
+def test_a_job_type_is_a_celery_task_whose_delay_writes_the_ledger(live_api):
+    from rest_framework.exceptions import ValidationError
+
+    from jobs.models import Job
+
+    uppercase = celery_app.tasks["text.uppercase"]
+    with pytest.raises(ValidationError) as refused:
+        uppercase.delay(txt="hi")
+    assert "text" in refused.value.detail["params"] and "txt" in refused.value.detail["params"]
+
+    result = uppercase.delay(text="hi")
+    assert result.get(timeout=10) == "HI"
+    job = Job.objects.get(pk=result.id)
+    assert (job.type, job.params, job.status, job.owner.username) == (
+        "text.uppercase",
+        {"text": "hi"},
+        "succeeded",
+        "system",
+    )
+    stored = TaskResult.objects.get(task_id=result.id)
+    assert (stored.task_name, stored.task_kwargs) == ("text.uppercase", json.dumps("{'text': 'hi'}"))

@@ -80,7 +80,7 @@ def test_routine_dispatcher_chatter_is_kept_out_of_the_logs_but_its_errors_are_n
     quiet = QuietRoutineTasks()
     assert not quiet.filter(record(logging.INFO, "Sending due task dispatch-due-jobs (jobs.dispatch_due)"))
     assert quiet.filter(record(logging.ERROR, "Task jobs.dispatch_due raised: OperationalError"))
-    assert quiet.filter(record(logging.INFO, "Task jobs.run[1] succeeded"))
+    assert quiet.filter(record(logging.INFO, "Task math.add[1] succeeded"))
 
 
 def test_production_settings_pass_the_deploy_check_without_warnings():

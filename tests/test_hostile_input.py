@@ -11,7 +11,7 @@ from django.utils import timezone
 from jobs import selectors
 from jobs.models import Job
 from jobs.services.recover import jobs_reconcile
-from tests.conftest import Process, free_port, wait_for, wait_for_http
+from tests.conftest import Process, free_port, run_job, wait_for, wait_for_http
 from tests.test_e2e import wait_until_finished
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +97,7 @@ def test_the_worker_refuses_a_pickled_message(live_api, user, celery_worker):
 
     job = Job.objects.create(owner=user, type="test.count", queued_at=timezone.now())
     # Someone with access to Redis sends a pickle: JSON is the only content the worker accepts.
-    app.send_task("jobs.run", kwargs={"job_id": str(job.pk)}, task_id=str(job.pk), serializer="pickle")
+    app.send_task("test.count", kwargs={}, task_id=str(job.pk), serializer="pickle")
     wait_for(
         lambda: "untrusted content of type pickle" in celery_worker.log(), timeout=20, what="the refusal"
     )
@@ -106,10 +106,9 @@ def test_the_worker_refuses_a_pickled_message(live_api, user, celery_worker):
 
 
 def test_a_result_json_cannot_hold_fails_the_job_instead_of_breaking_the_api(api, user):
-    from jobs import tasks
 
     job = Job.objects.create(owner=user, type="test.infinite")
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     response = api.get(f"/api/jobs/{job.pk}/")
     assert response.status_code == 200
     assert response.json()["error"] == {

@@ -17,7 +17,7 @@ from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from jobs import events, selectors, tasks
+from jobs import events, selectors
 from jobs.exceptions import TooManyActiveJobs
 from jobs.models import Job, JobAttempt, JobStatus, Workflow
 from jobs.output import JobOutput
@@ -25,6 +25,7 @@ from jobs.services.finish import job_finish
 from jobs.services.operate import job_cancel
 from jobs.services.submit import job_create, job_spec_build
 from jobs.worker.claim import _claim_once, job_claim
+from tests.conftest import run_job
 
 pytestmark = pytest.mark.django_db
 
@@ -164,10 +165,10 @@ def test_a_finish_of_a_superseded_attempt_writes_nothing(user, publish):
 
 def test_the_stored_result_has_the_shape_celery_gives_it(user, publish):
     job = job_create(owner=user, spec=job_spec_build(**BODY))[0]
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     stored = TaskResult.objects.get(task_id=str(job.pk))
-    assert stored.task_name == "jobs.run"
-    assert json.loads(stored.task_kwargs) == {"job_id": str(job.pk)}
+    assert stored.task_name == BODY["type"]
+    assert json.loads(stored.task_kwargs) == job.params
     assert (stored.content_type, stored.content_encoding) == ("application/json", "utf-8")
     assert stored.date_done is not None
 

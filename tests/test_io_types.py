@@ -6,10 +6,11 @@ import pytest
 from rest_framework.exceptions import ValidationError
 
 from common import netguard
-from jobs import builtin_io_types, tasks
+from jobs import builtin_io_types
 from jobs.models import JobStatus
 from jobs.registry import job_type_get
 from jobs.services.submit import job_create, job_params_validate, job_spec_build
+from tests.conftest import run_job
 from tests.local_server import LocalServer
 
 
@@ -151,7 +152,7 @@ def test_an_unsafe_fetch_ends_the_job_failed_with_unsafe_url_and_no_retry(
 ):
     spec = job_spec_build(type="http.fetch", params={"url": "http://innocent.example.com/"})
     job, _ = job_create(owner=user, spec=spec)
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     job.refresh_from_db()
     assert (job.status, job.error_type, job.attempts) == (JobStatus.FAILED, "UnsafeURL", 1)
 

@@ -5,12 +5,13 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from celery import current_app
 from celery.signals import task_failure
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from common.backoff import full_jitter_s
-from jobs import events, tasks
+from jobs import events
 from jobs.api.streams import job_event_stream
 from jobs.exceptions import JobConflict
 from jobs.models import Job, JobStatus
@@ -229,7 +230,9 @@ def test_a_job_killed_at_its_hard_time_limit_is_failed_naming_the_limit(user):
 
     job = Job.objects.create(owner=user, type="test.slow", status="running", attempts=1)
     # What Celery sends from the worker's main process after killing the job's process.
-    task_failure.send(sender=tasks.run_job, task_id=str(job.pk), exception=TimeLimitExceeded(5))
+    task_failure.send(
+        sender=current_app.tasks["test.slow"], task_id=str(job.pk), exception=TimeLimitExceeded(5)
+    )
     job.refresh_from_db()
     assert (job.status, job.error_type) == (JobStatus.FAILED, "TimeLimitExceeded")
     assert job.error_message == "The job was stopped at its hard time limit of 5 s."
@@ -238,7 +241,9 @@ def test_a_job_killed_at_its_hard_time_limit_is_failed_naming_the_limit(user):
 def test_an_ordinary_failure_report_leaves_an_already_failed_job_alone(user):
     job = Job.objects.create(owner=user, type="math.divide", status="failed", error_type="ZeroDivisionError")
     task_failure.send(
-        sender=tasks.run_job, task_id=str(job.pk), exception=ZeroDivisionError("division by zero")
+        sender=current_app.tasks["math.divide"],
+        task_id=str(job.pk),
+        exception=ZeroDivisionError("division by zero"),
     )
     job.refresh_from_db()
     assert job.error_type == "ZeroDivisionError"

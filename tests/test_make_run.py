@@ -110,7 +110,7 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(stacks, stack_env, s
     assert any(name.startswith("worker@") for name in workers)
     # Flower shows the jobs, not the dispatcher that runs every second.
     tasks = requests.get(f"{flower}/api/tasks", auth=("admin", "admin"), timeout=5).json()
-    assert {task["name"] for task in tasks.values()} == {"jobs.run"}
+    assert {task["name"] for task in tasks.values()} == {"math.add"}
     assert "Starting..." in stack.log()  # beat
 
     interrupt(stack)

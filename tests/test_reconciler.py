@@ -4,18 +4,19 @@ from datetime import timedelta
 
 import pytest
 from billiard.exceptions import WorkerLostError
+from celery import current_app
 from celery.signals import task_failure
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from common import locks
-from jobs import tasks
 from jobs.models import Job, JobAttempt, JobStatus
 from jobs.services.recover import jobs_reconcile
 from jobs.services.submit import job_create, job_spec_build
 from jobs.worker.claim import job_claim
 from jobs.worker.progress import job_report_progress
 from jobs.worker.run import job_execute
+from tests.conftest import run_job
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +97,7 @@ def test_a_lost_worker_process_reported_by_celery_requeues_the_job_at_once(
     job = silent_running_job(user)
     with django_capture_on_commit_callbacks(execute=True):
         task_failure.send(
-            sender=tasks.run_job,
+            sender=current_app.tasks[job.type],
             task_id=str(job.pk),
             exception=WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL)."),
         )
@@ -124,7 +125,7 @@ def test_a_lock_is_held_by_one_caller_and_released_after(user):
 def test_a_running_job_keeps_sending_heartbeats(user, settings):
     settings.JOB_HEARTBEAT_S = 1
     job = Job.objects.create(owner=user, type="test.sleep", params={"seconds": 2.5})
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
     # Claimed at started_at; the thread beat at least twice during the 2.5 s run.
@@ -152,7 +153,7 @@ def ledger_rows(db):
 
 def test_a_transactional_job_writes_its_effect_together_with_its_success(user, ledger_rows):
     job = Job.objects.create(owner=user, type="test.ledger", params={"sleep_s": 0})
-    tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
     assert ledger_rows(job) == [1]
@@ -164,7 +165,7 @@ def test_a_superseded_attempt_rolls_its_effect_back(user, ledger_rows):
     # Meanwhile the reconciler gave up on this attempt and a second one took the job over.
     Job.objects.filter(pk=job.pk).update(attempts=2)
 
-    assert job_execute(job=stale, task=tasks.run_job) is None
+    assert job_execute(job=stale, task=current_app.tasks[job.type]) is None
     assert ledger_rows(job) == []
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.RUNNING, 2)

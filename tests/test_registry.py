@@ -4,7 +4,8 @@ from rest_framework import serializers
 from jobs.api.schema import params_json_schema
 from jobs.builtin_types import CountdownParams, TwoNumbersParams
 from jobs.fields import NumberField
-from jobs.registry import job_type, job_type_get, job_type_names
+from jobs.registry import job_type_get, job_type_names
+from jobs.types import job_type
 
 
 def test_it_registers_the_builtin_types():

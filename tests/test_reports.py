@@ -14,12 +14,11 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from config.celery_app import app as celery_app
-from jobs import tasks as job_tasks
 from jobs.models import Job, JobStatus
 from jobs.services.submit import job_create, job_spec_build
 from reports import services, tasks
 from reports.models import Report
-from tests.conftest import wait_for
+from tests.conftest import run_job, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -242,7 +241,7 @@ def test_system_wide_and_per_user_reports_of_one_window_are_kept_apart(jobs, use
 def test_the_report_job_records_progress_and_creates_the_report(jobs, user, publish):
     spec = job_spec_build(type="report.generate", params={"window": "hour", "at": AT})
     job, _ = job_create(owner=user, spec=spec)
-    job_tasks.run_job.apply(kwargs={"job_id": str(job.pk)}, task_id=str(job.pk))
+    run_job(str(job.pk))
     job.refresh_from_db()
     report = Report.objects.get()
     assert job.status == JobStatus.SUCCEEDED

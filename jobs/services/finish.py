@@ -4,11 +4,13 @@ import logging
 import traceback
 
 from celery import current_app, states
+from celery.app.task import Context
 from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs import events, results
 from jobs.models import Job, JobAttempt, JobStatus
+from jobs.services.publish import params_repr
 from jobs.signals import job_finished
 
 logger = logging.getLogger(__name__)
@@ -16,6 +18,20 @@ logger = logging.getLogger(__name__)
 
 def error_dict(*, error_type: str, error_message: str) -> dict | None:
     return {"type": error_type, "message": error_message} if error_type else None
+
+
+def _request_of(job: Job) -> Context:
+    """What a worker's request would say of the job, for an outcome recorded outside the job's
+    own process (a hard time limit, a lost worker): its type names the TaskResult, its params
+    are the task's kwargs, as in the message (jobs/services/publish.py)."""
+    return Context(
+        id=str(job.pk),
+        task=job.type,
+        args=(),
+        kwargs=job.params,
+        argsrepr="()",
+        kwargsrepr=params_repr(job.params),
+    )
 
 
 def job_finish(*, job: Job, task, status: str, result=None, exc: BaseException | None = None) -> bool:
@@ -29,7 +45,7 @@ def job_finish(*, job: Job, task, status: str, result=None, exc: BaseException |
     error = {"error_type": "", "error_message": ""}
     if exc is not None:
         error = {"error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
-    request = task.request if task is not None else None
+    request = task.request if task is not None else _request_of(job)
     with results.task_result_captured() as captured:
         if exc is None:
             current_app.backend.store_result(str(job.pk), result, states.SUCCESS, request=request)

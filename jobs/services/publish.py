@@ -8,14 +8,8 @@ from django.utils import timezone
 
 from jobs import events
 from jobs.models import BATCH_MAX_JOBS, Job, JobStatus
-from jobs.registry import job_type_get
 
 logger = logging.getLogger(__name__)
-
-
-# The Celery task that runs a job (jobs/tasks.py), sent by name: the tasks call the services, not
-# the other way round.
-RUN_TASK = "jobs.run"
 
 
 def publish_on_commit(jobs: list[Job]) -> None:
@@ -34,25 +28,22 @@ def publish_on_commit(jobs: list[Job]) -> None:
 
 
 def _publish_options(job: Job) -> dict:
-    job_type = job_type_get(job.type)
-    options = {
-        "kwargs": {"job_id": str(job.pk)},
+    """The message of the job's type's task (jobs/types.py). The params are its kwargs, for
+    Flower and TaskResult to show; the worker runs what the row says. Limits and rate limits are
+    the task's own attributes, so the worker applies them, and changes made from Flower too."""
+    return {
+        "kwargs": job.params,
         "task_id": str(job.pk),
         "queue": job.queue,
         # The Redis transport serves priority 0 first; our API says 9 is the most urgent.
         "priority": 9 - job.priority,
         "ignore_result": True,  # as the task declares: the finish stores the outcome itself
     }
-    if job_type is not None and job_type.soft_time_limit is not None:
-        options["soft_time_limit"] = job_type.soft_time_limit
-    if job_type is not None and job_type.time_limit is not None:
-        options["time_limit"] = job_type.time_limit
-    return options
 
 
 def job_publish(*, job: Job) -> None:
     """Send the job's Celery message. The task id is the job id, so a resend is the same task."""
-    current_app.send_task(RUN_TASK, **_publish_options(job))
+    current_app.send_task(job.type, **_publish_options(job))
 
 
 def job_publish_many(*, jobs: list[Job]) -> None:
@@ -66,12 +57,12 @@ def job_publish_many(*, jobs: list[Job]) -> None:
             options = _publish_options(job)
             # Per message, Celery would declare the queue again and saferepr the arguments for
             # monitoring: a fifth of a batch's publishing. Each queue is declared once a batch,
-            # and the repr, which for one id Celery would render the same, is given.
+            # and the params' plain repr, cut at Celery's own limit, is given.
             if job.queue in declared:
                 options["declare"] = []
             declared.add(job.queue)
-            options["argsrepr"], options["kwargsrepr"] = "()", repr(options["kwargs"])
-            current_app.send_task(RUN_TASK, producer=producer, **options)
+            options["argsrepr"], options["kwargsrepr"] = "()", params_repr(job.params)
+            current_app.send_task(job.type, producer=producer, **options)
 
 
 def job_dispatch_due(*, limit: int = 500) -> int:
@@ -98,3 +89,13 @@ def job_dispatch_due(*, limit: int = 500) -> int:
     for job in due:
         events.event_publish(job_id=job.pk, kind="status", data={"status": JobStatus.QUEUED})
     return len(due)
+
+
+# Celery's limit on the argument reprs a message carries for Flower (amqp.kwargsrepr_maxsize).
+KWARGS_REPR_MAX = 1024
+
+
+def params_repr(params: dict) -> str:
+    """The params as a message's kwargsrepr: what Flower shows, and TaskResult.task_kwargs keeps."""
+    text = repr(params)
+    return text if len(text) <= KWARGS_REPR_MAX else text[: KWARGS_REPR_MAX - 3] + "..."

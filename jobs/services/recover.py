@@ -12,13 +12,14 @@ from django.utils import timezone
 
 from common import locks
 from jobs import events
-from jobs.exceptions import TimeLimitExceeded
+from jobs.exceptions import TimeLimitExceeded, UnknownJobType
 from jobs.models import Job, JobStatus, Workflow
 from jobs.registry import job_type_get
 from jobs.services.attempts import attempt_finish
 from jobs.services.finish import job_finish
 from jobs.services.publish import job_publish_many, publish_on_commit
 from jobs.services.workflows import workflow_advance
+from jobs.worker.claim import job_claim
 
 logger = logging.getLogger(__name__)
 
@@ -116,3 +117,14 @@ def _workflows_advance_stalled(*, limit: int) -> int:
     for workflow_id in stalled:
         workflow_advance(workflow_id=workflow_id)
     return len(stalled)
+
+
+def job_fail_unknown_type(*, job_id, worker: str = "") -> None:
+    """A worker was sent a job whose type it has no task for (the type was removed, or the worker
+    runs older code): the job fails with UnknownJobType rather than wait in the ledger forever.
+    Claimed first, so a job that another worker already ran or is running is left alone."""
+    job = job_claim(job_id=job_id, worker=worker)
+    if job is None:
+        return
+    exc = UnknownJobType(f"No job type {job.type!r} is registered on worker {worker or '(unknown)'}.")
+    job_finish(job=job, task=None, status=JobStatus.FAILED, exc=exc)

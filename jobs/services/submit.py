@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
+from celery import current_app
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -165,13 +167,21 @@ def job_from_spec(*, owner, spec: JobSpec, **fields) -> Job:
         type=spec.type,
         params=spec.params,
         priority=spec.priority,
-        queue=job_type.queue,
+        queue=routed_queue(job_type),
         run_at=spec.run_at if is_later else None,
         status=JobStatus.SCHEDULED if is_later else JobStatus.QUEUED,
         queued_at=None if is_later else timezone.now(),
         callback_url=spec.callback_url,
         **fields,
     )
+
+
+def routed_queue(job_type) -> str:
+    """The queue the type's task goes to: CELERY_TASK_ROUTES first, as Celery routes any task,
+    then the queue the type declares. The row keeps it, and every publish of the job uses it."""
+    route = current_app.amqp.router.lookup_route(job_type.name, (), {}, {}) or {}
+    queue = route.get("queue")
+    return getattr(queue, "name", queue) or job_type.queue
 
 
 def job_create(*, owner, spec: JobSpec, idempotency_key: str = "") -> tuple[Job, bool]:
@@ -243,3 +253,20 @@ def job_rerun(*, job: Job, owner=None) -> Job:
     )
     rerun, _ = job_create(owner=owner or job.owner, spec=spec)
     return rerun
+
+
+# Owns the jobs nobody submitted by hand: beat's reports, Celery's calling API.
+SYSTEM_USERNAME = "system"
+
+
+def system_user():
+    """The user that owns jobs submitted by code (beat, `.delay()`): staff, so its reports cover
+    everyone's jobs, but inactive and without a usable password, so nobody can log in as it."""
+    User = get_user_model()
+    user, created = User.objects.get_or_create(
+        **{User.USERNAME_FIELD: SYSTEM_USERNAME}, defaults={"is_active": False, "is_staff": True}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

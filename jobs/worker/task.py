@@ -1,0 +1,69 @@
+"""Every job type is a Celery task named after it (`text.uppercase`), of this class.
+
+So Celery's own tools see each type by name: Flower's task list, `celery inspect registered`,
+TaskResult.task_name, CELERY_TASK_ROUTES, task_annotations, and rate or time limits set from
+Flower. The message carries the job id (as the task id) and the params (as kwargs) for those
+tools to show; the worker runs what the job's row says.
+"""
+
+import logging
+
+from celery import Task
+from celery.exceptions import Ignore
+from rest_framework.exceptions import ValidationError
+
+from jobs.services.submit import job_create, job_spec_build, system_user
+from jobs.worker.claim import job_claim
+from jobs.worker.run import job_execute
+
+logger = logging.getLogger(__name__)
+
+
+class JobTask(Task):
+    # The function takes a context before its params, which its type's serializer checks.
+    typing = False
+    # The finish stores the outcome itself, in the same statement as the job's terminal status
+    # (jobs/services/finish.py); Celery storing it again would race that.
+    ignore_result = True
+
+    def __call__(self, *args, **kwargs):
+        if self.request.called_directly:
+            return self.run(*args, **kwargs)  # a plain call: the function as declared
+        job_id = self.request.id
+        job = job_claim(job_id=job_id, worker=self.request.hostname or "")
+        if job is None:
+            logger.info(
+                "job %s is not queued (finished, running elsewhere or deleted); skipping", self.request.id
+            )
+            raise Ignore()
+        return job_execute(job=job, task=self)
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, *, owner=None, **options):
+        """Celery's calling API submits a job, as POST /api/jobs/ does: `.delay(**params)`, or
+        `.apply_async(kwargs=params, countdown=s, eta=datetime, priority=0..9, owner=user)`.
+
+        The params are validated (a ValidationError here, at the call), the row is written (owned
+        by `owner`, or the system user) and the message published when the transaction commits.
+        Returns the AsyncResult of the job's id; `.get()` waits for its result.
+        """
+        if args:
+            raise TypeError(f"Job type {self.name!r} takes its params as keyword arguments.")
+        if task_id is not None:
+            raise TypeError("A job's id is chosen by the ledger; task_id cannot be given.")
+        unsupported = set(options) - {"countdown", "eta", "priority"}
+        if unsupported:
+            raise TypeError(f"Not supported for a job: {', '.join(sorted(unsupported))}.")
+        priority = options.get("priority")
+        if priority is not None and (not isinstance(priority, int) or not 0 <= priority <= 9):
+            raise ValidationError(
+                {"priority": ["Must be a whole number from 0 to 9 (9 is the most urgent)."]}
+            )
+        spec = job_spec_build(
+            type=self.name,
+            params=dict(kwargs or {}),
+            priority=5 if priority is None else priority,
+            run_at=options.get("eta"),
+            delay_s=options.get("countdown"),
+        )
+        job, _ = job_create(owner=owner or system_user(), spec=spec)
+        return self.AsyncResult(str(job.pk))
