@@ -32,9 +32,7 @@ class JobTask(Task):
         job_id = self.request.id
         job = job_claim(job_id=job_id, worker=self.request.hostname or "")
         if job is None:
-            logger.info(
-                "job %s is not queued (finished, running elsewhere or deleted); skipping", self.request.id
-            )
+            logger.info("job %s is not queued (finished, running elsewhere or deleted); skipping", job_id)
             raise Ignore()
         return job_execute(job=job, task=self)
 
