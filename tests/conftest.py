@@ -220,14 +220,20 @@ def celery_beat(live_env, live_logs):
 
 
 @pytest.fixture(scope="session")
-def web_server(live_env, live_logs):
+def web_process(live_env, live_logs):
+    """bin/web as one uvicorn process (no worker processes), with its base_url."""
     port = free_port()
     env = dict(live_env, WEB_PORT=str(port), WEB_CONCURRENCY="1")
     server = Process("web", ["bin/web"], env, live_logs)
-    base_url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{base_url}/api/", status=401, timeout=60, what="the web server", process=server)
-    yield base_url
+    server.base_url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{server.base_url}/api/", status=401, timeout=60, what="the web server", process=server)
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def web_server(web_process):
+    return web_process.base_url
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Event streams against the live stack: silence, a crowd, and Redis going away under them."""
 
 import asyncio
+import os
 from datetime import timedelta
 
 import pytest
@@ -84,7 +85,7 @@ def test_a_quiet_stream_gets_a_heartbeat_every_interval_for_a_minute_then_its_te
 
 
 def test_a_thousand_streams_each_get_their_terminal_event_from_a_bulk_cancel_over_few_redis_connections(
-    live_api, user, live_logs
+    live_api, user, live_logs, web_process
 ):
     job_ids = quiet_jobs(user, 1000, status=JobStatus.QUEUED)
 
@@ -92,18 +93,22 @@ def test_a_thousand_streams_each_get_their_terminal_event_from_a_bulk_cancel_ove
         crowd = Crowd(host="127.0.0.1", port=port_of(live_api.base_url), token=token_of(live_api))
         await crowd.open(job_ids, timeout=120)
         connections = await asyncio.to_thread(stream_connections, settings.CELERY_BROKER_URL)
+        threads = len(os.listdir(f"/proc/{web_process.popen.pid}/task"))
         answer = await asyncio.to_thread(bulk_cancel, live_api, live_api.base_url, job_ids)
         await crowd.wait(lambda s: s.terminal is not None, timeout=60, what="terminal events")
         await crowd.close()
-        return crowd, connections, answer
+        return crowd, connections, threads, answer
 
-    crowd, connections, answer = run_async(follow())
+    crowd, connections, threads, answer = run_async(follow())
     assert answer["counts"] == {"cancelled": 1000}
     assert len(answer["results"]) == 1000
     terminal = [stream.terminal for stream in crowd.streams.values()]
     assert sum(t is not None and t["data"]["status"] == "cancelled" for t in terminal) == 1000
     # Each process: its reader and at most two command connections, for 1,000 streams.
     assert connections and max(connections.values()) <= 4, connections
+    # An open stream holds no thread: the request threads (DATABASE_POOL_MAX_SIZE) and the
+    # pool's and asgiref's own few serve all 1,000 (asgiref's thread per request kept ~500).
+    assert threads <= settings.DATABASE_POOL_MAX_SIZE + 12, threads
     assert ASGI_CRASH not in (live_logs / "web.log").read_text()
 
 
