@@ -12,7 +12,8 @@ the same statement as the job's terminal status (jobs/services/finish.py).
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.db import connection
+from django.db import connection, connections, router
+from django.utils import timezone
 from django_celery_results.backends.database import DatabaseBackend
 from django_celery_results.managers import TaskResultManager
 from django_celery_results.models import TaskResult
@@ -52,57 +53,73 @@ def task_result_upsert_sql(row: TaskResult, *, only_if: str) -> tuple[str, list]
     return _upsert_sql(columns, ["%s"] * len(values), f"FROM {only_if}"), values
 
 
-def task_results_store_alike(row: TaskResult, *, task_ids: list[str]) -> None:
-    """Store `row`'s outcome for each of the task ids, in one statement: the REVOKED rows of a
-    bulk cancel differ only in their id, and building a thousand rows cost more than the write."""
+def task_results_store_alike(row: TaskResult, *, per_task: dict[str, list]) -> None:
+    """Store `row`'s outcome once for each task, in one statement: the REVOKED rows of a bulk
+    cancel share their outcome, and building a thousand rows cost more than the write.
+
+    `per_task` holds the columns that differ, one list each in the same order: `task_id`, and
+    whichever of the others (`task_name`, `task_kwargs`, `worker`, `date_started`) each task
+    has its own of.
+    """
     columns, values = _columns_and_values(row)
-    selected = ["ids.task_id" if column.name == "task_id" else "%s" for column in columns]
-    params = [value for column, value in zip(columns, values, strict=True) if column.name != "task_id"]
-    sql = _upsert_sql(columns, selected, "FROM unnest(%s::text[]) AS ids(task_id)")
+    own = [column for column in columns if column.name in per_task]
+    selected = [f"own.{column.column}" if column in own else "%s" for column in columns]
+    shared = [value for column, value in zip(columns, values, strict=True) if column not in own]
+    arrays = ", ".join(f"%s::{column.db_type(connection)}[]" for column in own)
+    source = f"FROM unnest({arrays}) AS own({', '.join(column.column for column in own)})"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, task_ids])
+        cursor.execute(_upsert_sql(columns, selected, source), [*shared, *(per_task[c.name] for c in own)])
 
 
-def _columns_and_values(row: TaskResult) -> tuple[list, list]:
+def _columns_and_values(row: TaskResult, using=connection) -> tuple[list, list]:
     columns = [field for field in TaskResult._meta.concrete_fields if not field.primary_key]
-    return columns, [field.get_db_prep_save(field.pre_save(row, add=True), connection) for field in columns]
+    return columns, [field.get_db_prep_save(field.pre_save(row, add=True), using) for field in columns]
 
 
 def _upsert_sql(columns: list, selected: list[str], source: str) -> str:
     quote = connection.ops.quote_name
-    updates = ", ".join(
-        f"{name} = EXCLUDED.{name}" for name in (quote(column) for column in [*_STORED_FIELDS, "date_done"])
-    )
+    updates = [f"{name} = EXCLUDED.{name}" for name in map(quote, [*_STORED_FIELDS, "date_done"])]
+    # As the stock manager does: a state that does not say when the task started (SUCCESS after
+    # STARTED) keeps the date_started that the row has.
+    started = quote("date_started")
+    updates.append(f"{started} = COALESCE(EXCLUDED.{started}, {TaskResult._meta.db_table}.{started})")
     return (
         f"INSERT INTO {TaskResult._meta.db_table} ({', '.join(quote(field.column) for field in columns)}) "
-        f"SELECT {', '.join(selected)} {source} ON CONFLICT (task_id) DO UPDATE SET {updates}"
+        f"SELECT {', '.join(selected)} {source} ON CONFLICT (task_id) DO UPDATE SET {', '.join(updates)}"
     )
 
 
 class UpsertTaskResultManager(TaskResultManager):
     def store_result(self, content_type, content_encoding, task_id, result, status, using=None, **fields):
+        # django-celery-results passes date_started (as Now()) with the STARTED state only.
+        started = timezone.now() if "date_started" in fields else None
         fields = {name: fields.get(name) for name in _STORED_FIELDS if name not in {"status", "result"}}
         fields.update(
-            status=status, result=result, content_type=content_type, content_encoding=content_encoding
+            status=status,
+            result=result,
+            content_type=content_type,
+            content_encoding=content_encoding,
+            date_started=started,
         )
         row = TaskResult(task_id=task_id, **fields)
         captured = _captured.get()
         if captured is not None:
             captured.append(row)
             return row
-        task_results_store([row], using=using)
+        task_result_store(row, using=using)
         return row
 
 
-def task_results_store(rows: list[TaskResult], *, using=None) -> None:
-    """Insert the rows, or update the rows of the same task ids, in one statement."""
-    if rows:
-        TaskResult.objects.using(using).bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["task_id"],
-            update_fields=[*_STORED_FIELDS, "date_done"],
-        )
+def task_result_store(row: TaskResult, *, using=None) -> None:
+    """Insert the row, or update the row of the same task id, in one statement.
+
+    Raw SQL rather than bulk_create(update_conflicts=True), which cannot keep date_started;
+    TaskResult's pre_save and post_save signals are not sent, as with bulk_create.
+    """
+    db = connections[using or router.db_for_write(TaskResult)]
+    columns, values = _columns_and_values(row, db)
+    with db.cursor() as cursor:
+        cursor.execute(_upsert_sql(columns, ["%s"] * len(values), ""), values)
 
 
 class _UpsertingTaskModel:

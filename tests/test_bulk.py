@@ -2,6 +2,7 @@
 and from manage.py."""
 
 import io
+import json
 import uuid
 from unittest import mock
 
@@ -89,6 +90,37 @@ def test_a_bulk_cancel_of_a_running_job_finishes_its_attempt_and_stops_its_proce
     attempt = JobAttempt.objects.get(job=running)
     assert (attempt.error_type, attempt.finished_at is not None) == ("JobCancelled", True)
     broadcast.assert_called_once_with("job_terminate", arguments={"job_id": str(running.pk)})
+
+
+def test_each_cancelled_job_gets_a_revoked_result_named_by_its_type_with_its_params(
+    api, user, django_capture_on_commit_callbacks
+):
+    queued = Job.objects.create(owner=user, type="math.add", params={"x": 1, "y": 2})
+    started_at = timezone.now()
+    running = Job.objects.create(
+        owner=user,
+        type="text.uppercase",
+        params={"text": "hi"},
+        status=JobStatus.RUNNING,
+        attempts=1,
+        started_at=started_at,
+    )
+    JobAttempt.objects.create(job=running, number=1, worker="w1@host", started_at=started_at)
+    with (
+        mock.patch("jobs.services.operate.current_app.control.broadcast"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        api.post("/api/jobs/cancel/", {"ids": [str(queued.pk), str(running.pk)]}, format="json")
+    rows = {row.task_id: row for row in TaskResult.objects.all()}
+    stored = [
+        (row.status, row.task_name, json.loads(row.task_kwargs), row.worker, row.date_started)
+        for row in (rows[str(queued.pk)], rows[str(running.pk)])
+    ]
+    # As a worker's request would name them: the kwargs are the params' repr, as in the message.
+    assert stored == [
+        ("REVOKED", "math.add", "{'x': 1, 'y': 2}", None, None),
+        ("REVOKED", "text.uppercase", "{'text': 'hi'}", "w1@host", started_at),
+    ]
 
 
 def test_a_bulk_cancel_by_filters_takes_the_oldest_matching_unfinished_jobs_a_batch_at_a_time(api, user):

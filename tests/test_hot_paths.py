@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 import redis
+from celery import current_app, states
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django_celery_results.models import TaskResult
@@ -152,6 +153,7 @@ def test_a_finish_writes_status_attempt_and_result_in_one_statement(user, publis
     assert JobAttempt.objects.get(job=job).finished_at is not None
     stored = TaskResult.objects.get(task_id=str(job.pk))
     assert (stored.status, json.loads(stored.result)) == ("SUCCESS", 5)
+    assert (stored.task_name, stored.date_started) == (BODY["type"], claimed.started_at)
 
 
 def test_a_finish_of_a_superseded_attempt_writes_nothing(user, publish):
@@ -205,3 +207,14 @@ def test_background_events_arrive_in_the_order_they_were_published(user):
         time.sleep(0.01)
     sent = [json.loads(fields[b"data"])["step"] for _, fields in events.redis_client().xrange(key)]
     assert sent == [0, 1, 2, 3, 4]
+
+
+def test_the_result_store_keeps_date_started_from_started_to_success(user):
+    """As django-celery-results' own manager: STARTED sets date_started, and later states,
+    which do not carry it, keep it (upstream's test_backend__task_result_date)."""
+    current_app.backend.store_result("t-started", None, states.STARTED)
+    started = TaskResult.objects.get(task_id="t-started").date_started
+    current_app.backend.store_result("t-started", 3, states.SUCCESS)
+    stored = TaskResult.objects.get(task_id="t-started")
+    assert started is not None
+    assert (stored.status, stored.date_started) == ("SUCCESS", started)

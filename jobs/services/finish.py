@@ -4,13 +4,12 @@ import logging
 import traceback
 
 from celery import current_app, states
-from celery.app.task import Context
 from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs import events, results
 from jobs.models import Job, JobAttempt, JobStatus
-from jobs.services.publish import params_repr
+from jobs.services.publish import task_request_of
 from jobs.signals import job_finished
 
 logger = logging.getLogger(__name__)
@@ -18,20 +17,6 @@ logger = logging.getLogger(__name__)
 
 def error_dict(*, error_type: str, error_message: str) -> dict | None:
     return {"type": error_type, "message": error_message} if error_type else None
-
-
-def _request_of(job: Job) -> Context:
-    """What a worker's request would say of the job, for an outcome recorded outside the job's
-    own process (a hard time limit, a lost worker): its type names the TaskResult, its params
-    are the task's kwargs, as in the message (jobs/services/publish.py)."""
-    return Context(
-        id=str(job.pk),
-        task=job.type,
-        args=(),
-        kwargs=job.params,
-        argsrepr="()",
-        kwargsrepr=params_repr(job.params),
-    )
 
 
 def job_finish(*, job: Job, task, status: str, result=None, exc: BaseException | None = None) -> bool:
@@ -45,13 +30,17 @@ def job_finish(*, job: Job, task, status: str, result=None, exc: BaseException |
     error = {"error_type": "", "error_message": ""}
     if exc is not None:
         error = {"error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
-    request = task.request if task is not None else _request_of(job)
+    if task is not None:
+        request = task.request
+    else:
+        request = task_request_of(job_id=job.pk, type_name=job.type, params=job.params)
     with results.task_result_captured() as captured:
         if exc is None:
             current_app.backend.store_result(str(job.pk), result, states.SUCCESS, request=request)
         else:
             tb = "".join(traceback.format_exception(exc))
             current_app.backend.store_result(str(job.pk), exc, states.FAILURE, traceback=tb, request=request)
+    captured[0].date_started = job.started_at  # this attempt's start
     store_sql, store_params = results.task_result_upsert_sql(captured[0], only_if="finished")
     now = timezone.now()
     with connection.cursor() as cursor:

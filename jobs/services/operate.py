@@ -1,5 +1,6 @@
 """Operating: cancel and retry (one job or a thousand), and pruning."""
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple
@@ -22,7 +23,7 @@ from jobs.models import (
 )
 from jobs.registry import job_type_get
 from jobs.services.finish import on_finished_commit
-from jobs.services.publish import publish_on_commit
+from jobs.services.publish import params_repr, publish_on_commit, task_request_of
 
 
 class Outcome(NamedTuple):
@@ -64,11 +65,7 @@ def jobs_cancel(*, job_ids: list, owner=None, reason: str = "Cancelled by reques
         cancel = [row for row in found.values() if row["status"] in CANCELLABLE_STATUSES]
         cancelled_ids = [row["id"] for row in cancel]
         if cancel:
-            # Celery's backend builds the REVOKED row once; every cancelled job gets the same.
-            with results.task_result_captured() as captured:
-                revoked = TaskRevokedError(reason)
-                current_app.backend.store_result(str(cancelled_ids[0]), revoked, states.REVOKED)
-            results.task_results_store_alike(captured[0], task_ids=[str(pk) for pk in cancelled_ids])
+            _store_revoked(cancel, reason)
         running = [row for row in cancel if row["status"] == JobStatus.RUNNING]
         terminate = [row["id"] for row in running if not _cooperative(row["type"])]
         data = events.terminal_event_data(status=JobStatus.CANCELLED, finished_at=now, **error)
@@ -95,10 +92,32 @@ def jobs_cancel(*, job_ids: list, owner=None, reason: str = "Cancelled by reques
     return outcomes
 
 
+def _store_revoked(rows: list[dict], reason: str) -> None:
+    """The REVOKED TaskResult of each cancelled job, named by its type with its params, and with
+    the worker and start of its attempt if it was running. Celery's backend builds the row
+    once, as it would store it; what differs per job goes in as arrays."""
+    first, running = rows[0], JobStatus.RUNNING
+    with results.task_result_captured() as captured:
+        request = task_request_of(job_id=first["id"], type_name=first["type"], params=first["params"])
+        revoked = TaskRevokedError(reason)
+        current_app.backend.store_result(str(first["id"]), revoked, states.REVOKED, request=request)
+    encode = current_app.backend.encode_content
+    results.task_results_store_alike(
+        captured[0],
+        per_task={
+            "task_id": [str(row["id"]) for row in rows],
+            "task_name": [row["type"] for row in rows],
+            "task_kwargs": [encode(params_repr(row["params"]))[2] for row in rows],
+            "worker": [row["worker"] for row in rows],
+            "date_started": [row["started_at"] if row["status"] == running else None for row in rows],
+        },
+    )
+
+
 def _cancel_rows(job_ids: list, owner, *, now, error_type: str, error_message: str) -> list[dict]:
     """Lock the jobs, cancel those that can be, and finish the attempts of the running ones, in
-    one statement; returns each job found as it was before (its status, type, workflow and
-    callback URL)."""
+    one statement; returns each job found as it was before (its status, type, params, workflow,
+    callback URL and start) with the worker of its running attempt."""
     params = {
         "ids": [str(job_id) for job_id in job_ids],
         "owner": getattr(owner, "pk", None),
@@ -113,14 +132,18 @@ def _cancel_rows(job_ids: list, owner, *, now, error_type: str, error_message: s
         owner_clause = "AND owner_id = %(owner)s" if owner is not None else ""
         cursor.execute(_CANCEL_SQL.format(owner=owner_clause), params)
         columns = [column.name for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        row["params"] = json.loads(row["params"])  # Django reads jsonb as text, and decodes it itself
+    return rows
 
 
 # The rows are locked in id order, so that two bulk operations that overlap take their locks in
 # the same order and cannot deadlock; MATERIALIZED, so the lock is taken once, before the updates.
 _CANCEL_SQL = f"""
     WITH locked AS MATERIALIZED (
-        SELECT id, status, attempts, type, workflow_id, callback_url FROM {Job._meta.db_table}
+        SELECT id, status, attempts, type, params, workflow_id, callback_url, started_at
+        FROM {Job._meta.db_table}
         WHERE id = ANY(%(ids)s::uuid[]) {{owner}}
         ORDER BY id FOR UPDATE
     ), cancelled AS (
@@ -133,8 +156,11 @@ _CANCEL_SQL = f"""
         SET finished_at = %(now)s, error_type = %(error_type)s, error_message = %(error_message)s
         FROM locked
         WHERE attempt.job_id = locked.id AND attempt.number = locked.attempts AND locked.status = %(running)s
+        RETURNING attempt.job_id, attempt.worker
     )
-    SELECT id, status, type, workflow_id, callback_url FROM locked
+    SELECT locked.id, status, type, params, workflow_id, callback_url, started_at,
+        NULLIF(attempt.worker, '') AS worker
+    FROM locked LEFT JOIN attempt ON attempt.job_id = locked.id
 """
 
 

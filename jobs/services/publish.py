@@ -3,6 +3,7 @@
 import logging
 
 from celery import current_app
+from celery.app.task import Context
 from django.db import transaction
 from django.utils import timezone
 
@@ -99,3 +100,12 @@ def params_repr(params: dict) -> str:
     """The params as a message's kwargsrepr: what Flower shows, and TaskResult.task_kwargs keeps."""
     text = repr(params)
     return text if len(text) <= KWARGS_REPR_MAX else text[: KWARGS_REPR_MAX - 3] + "..."
+
+
+def task_request_of(*, job_id, type_name: str, params: dict) -> Context:
+    """What a worker's request would say of a job, for an outcome recorded outside the job's own
+    process (a cancel, a hard time limit, a lost worker): its type names the TaskResult, and
+    its params are the task's kwargs, as in the message."""
+    return Context(
+        id=str(job_id), task=type_name, args=(), kwargs=params, argsrepr="()", kwargsrepr=params_repr(params)
+    )
