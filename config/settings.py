@@ -285,19 +285,20 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # django-celery-beat's DatabaseScheduler behind a Redis lock: a second beat never doubles a run.
 CELERY_BEAT_SCHEDULER = "jobs.beat:SingleBeatScheduler"
 BEAT_LOCK_TTL_S = env_int("BEAT_LOCK_TTL_S", 30, minimum=3)
-# Default periodic tasks. DatabaseScheduler copies them into the admin's Periodic tasks,
-# where operators can change them.
+# Default periodic tasks. Beat creates each one missing from the admin's Periodic tasks, where
+# operators can change them; their edits are kept (jobs/periodic.py). Each trigger expires
+# (`expire_seconds`: django-celery-beat drops an `expires` option) before the next one is due.
 CELERY_BEAT_SCHEDULE = {
-    "dispatch-due-jobs": {"task": "jobs.dispatch_due", "schedule": 1.0, "options": {"expires": 10}},
+    "dispatch-due-jobs": {"task": "jobs.dispatch_due", "schedule": 1.0, "options": {"expire_seconds": 10}},
     "reconcile-jobs": {
         "task": "jobs.reconcile",
         "schedule": float(JOB_RECONCILE_INTERVAL_S),
-        "options": {"expires": JOB_RECONCILE_INTERVAL_S},
+        "options": {"expire_seconds": JOB_RECONCILE_INTERVAL_S},
     },
     "reconcile-webhooks": {
         "task": "webhooks.reconcile",
         "schedule": float(JOB_RECONCILE_INTERVAL_S),
-        "options": {"expires": JOB_RECONCILE_INTERVAL_S},
+        "options": {"expire_seconds": JOB_RECONCILE_INTERVAL_S},
     },
     # Each run reports the last complete hour or day before it. A trigger still waiting in the
     # queue after the next boundary would report the wrong window, so it expires before that.
@@ -305,13 +306,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.generate_scheduled",
         "schedule": crontab(minute=5),
         "kwargs": {"window": "hour"},
-        "options": {"expires": 55 * 60},
+        "options": {"expire_seconds": 55 * 60},
     },
     "report-daily": {
         "task": "reports.generate_scheduled",
         "schedule": crontab(minute=10, hour=0),
         "kwargs": {"window": "day"},
-        "options": {"expires": 23 * 3600},
+        "options": {"expire_seconds": 23 * 3600},
     },
 }
 # --- Delivery: how a job survives crashes (the README's "Delivery guarantees" explains) ---

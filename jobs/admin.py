@@ -1,4 +1,5 @@
-"""The operator's admin: jobs, workflows and webhook deliveries, read-only, acted on through services.
+"""The operator's admin: jobs, workflows and webhook deliveries, read-only, acted on through services;
+and the periodic tasks, with a reset to the code's declaration.
 
 The job table may hold millions of rows, so every list here reads an index and stops early:
 no page count from a full COUNT(*) (EstimatedCountPaginator), no filter whose choices need a
@@ -11,10 +12,12 @@ import json
 import uuid
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from common.admin import ExactValueFilter, ReadOnlyAdmin, ReadOnlyInline
 from jobs.admin_actions import cancel_jobs, rerun_jobs, retry_jobs
@@ -28,6 +31,7 @@ from jobs.admin_display import (
     timestamp,
 )
 from jobs.models import Job, JobAttempt, JobStatus, Workflow
+from jobs.periodic import periodic_task_reset
 from jobs.registry import job_type_names
 from webhooks.models import WebhookDelivery
 
@@ -238,3 +242,25 @@ class WorkflowAdmin(ReadOnlyAdmin):
     @admin.display(description="status")
     def status_display(self, workflow):
         return status_badge(workflow.status)
+
+
+# django-celery-beat's own admin, with the reset the code's declarations make possible.
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class DeclaredPeriodicTaskAdmin(PeriodicTaskAdmin):
+    actions = [*PeriodicTaskAdmin.actions, "reset_to_code_default"]
+
+    @admin.action(description="Reset selected tasks to the code's declaration")
+    def reset_to_code_default(self, request, queryset):
+        declared = [row.name for row in queryset if row.name in settings.CELERY_BEAT_SCHEDULE]
+        for name in declared:
+            periodic_task_reset(name=name)
+        if declared:
+            done = f"Reset to the code's declaration: {', '.join(declared)}."
+            self.message_user(request, done, messages.SUCCESS)
+        undeclared = [row.name for row in queryset if row.name not in declared]
+        if undeclared:
+            left = f"Not declared in the code, left as they are: {', '.join(undeclared)}."
+            self.message_user(request, left, messages.WARNING)

@@ -7,6 +7,7 @@ from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from common.redis_clients import redis_client
+from jobs.periodic import CodeDefaultEntry
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +25,11 @@ class SingleBeatScheduler(DatabaseScheduler):
     """django-celery-beat's DatabaseScheduler that sends tasks only while it holds a Redis lock.
 
     A second beat stays on standby, so no periodic task runs twice; if the first beat dies,
-    its lock expires after BEAT_LOCK_TTL_S and the standby takes over.
+    its lock expires after BEAT_LOCK_TTL_S and the standby takes over. The code's schedule only
+    fills in the periodic tasks that have no row yet (jobs.periodic).
     """
 
+    Entry = CodeDefaultEntry
     LOCK_KEY = "lock:beat"
 
     def __init__(self, *args, **kwargs):

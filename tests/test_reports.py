@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
-from config.celery_app import app as celery_app
 from jobs.models import Job, JobStatus
 from jobs.services.submit import job_create, job_spec_build
 from reports import services, tasks
@@ -409,23 +408,6 @@ def test_the_beat_task_submits_a_report_job_owned_by_the_system_user(
     assert (job.type, job.params["window"], job.owner.username) == ("report.generate", "hour", "system")
     assert job.owner.is_staff and not job.owner.is_active and not job.owner.has_usable_password()
     publish.assert_called_once()
-
-
-def test_the_default_schedules_are_stored_for_the_admin(settings):
-    from django_celery_beat.models import PeriodicTask
-    from django_celery_beat.schedulers import DatabaseScheduler
-
-    # What DatabaseScheduler does with each CELERY_BEAT_SCHEDULE entry when beat starts.
-    for name in ["report-hourly", "report-daily"]:
-        DatabaseScheduler.Entry.from_entry(name, app=celery_app, **settings.CELERY_BEAT_SCHEDULE[name])
-    hourly = PeriodicTask.objects.get(name="report-hourly")
-    daily = PeriodicTask.objects.get(name="report-daily")
-    assert (hourly.task, hourly.kwargs, hourly.crontab.minute) == (
-        "reports.generate_scheduled",
-        '{"window": "hour"}',
-        "5",
-    )
-    assert (daily.crontab.hour, daily.crontab.minute, daily.kwargs) == ("0", "10", '{"window": "day"}')
 
 
 # The job runs when it is published, on commit: --wait needs real commits.
