@@ -9,12 +9,23 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from celery.signals import task_failure, task_postrun, task_prerun, task_unknown, worker_process_init
+        from celery.signals import (
+            task_failure,
+            task_postrun,
+            task_prerun,
+            task_revoked,
+            task_unknown,
+            worker_process_init,
+        )
 
         from jobs.events import events_publish_in_background
         from jobs.services.workflows import on_job_finished
         from jobs.signals import job_finished
-        from jobs.worker.outcomes import fail_job_of_unknown_type, record_lost_or_killed_job
+        from jobs.worker.outcomes import (
+            fail_job_of_unknown_type,
+            record_lost_or_killed_job,
+            record_revoked_job,
+        )
 
         for module in settings.JOB_TYPE_MODULES:
             import_module(module)
@@ -27,6 +38,8 @@ class JobsConfig(AppConfig):
         job_finished.connect(on_job_finished, weak=False, dispatch_uid="jobs.workflows")
         task_failure.connect(record_lost_or_killed_job, weak=False, dispatch_uid="jobs.lost_or_killed")
         task_unknown.connect(fail_job_of_unknown_type, weak=False, dispatch_uid="jobs.unknown_type")
+        # Flower's Revoke and Terminate, `celery control revoke`: the ledger is told.
+        task_revoked.connect(record_revoked_job, weak=False, dispatch_uid="jobs.revoked")
         # A job does not wait for Redis to take its events (jobs/events.py).
         worker_process_init.connect(
             lambda **kwargs: events_publish_in_background(), weak=False, dispatch_uid="jobs.events"

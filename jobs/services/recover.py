@@ -17,6 +17,7 @@ from jobs.models import Job, JobStatus, Workflow
 from jobs.registry import job_type_get
 from jobs.services.attempts import attempt_finish
 from jobs.services.finish import job_finish
+from jobs.services.operate import jobs_cancel
 from jobs.services.publish import job_publish_many, publish_on_commit
 from jobs.services.workflows import workflow_advance
 from jobs.worker.claim import job_claim
@@ -41,6 +42,35 @@ def job_fail_from_outside(*, job_id, exc: BaseException) -> None:
     limit = (job_type and job_type.time_limit) or settings.CELERY_TASK_TIME_LIMIT
     stopped = TimeLimitExceeded(f"The job was stopped at its hard time limit of {limit:g} s.")
     job_finish(job=job, task=None, status=JobStatus.FAILED, exc=stopped)
+
+
+REVOKED_REASONS = {
+    "revoked": "Revoked through Celery's control (Flower's Revoke, or celery control revoke).",
+    "terminated": "Terminated through Celery's control (Flower's Terminate, or revoke --terminate).",
+    "expired": "Its Celery message expired before a worker ran it.",
+}
+
+
+def job_revoked(*, job_id, how: str, revoked_at=None) -> bool:
+    """Record in the ledger that Celery revoked a job's task (`how`: a key of REVOKED_REASONS),
+    so that the job ends cancelled rather than waiting for the reconciler to publish it again.
+
+    A retry reuses the job's id, and a worker drops every message of an id it remembers as
+    revoked. `revoked_at` is when this worker was told to revoke it: if the job was queued
+    again after that, the revoke is stale; nothing is cancelled, and False tells the caller to
+    forget the id and publish the job again. True otherwise.
+    """
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return True
+    requeued_since = job.status == JobStatus.QUEUED and job.queued_at is not None
+    if revoked_at is not None and requeued_since and job.queued_at > revoked_at:
+        logger.warning("job %s was queued again after it was revoked; publishing it again", job_id)
+        job_publish_many(jobs=[job])
+        return False
+    # A cancel of ours that terminated the job lands here too: it finds the job cancelled already.
+    jobs_cancel(job_ids=[job.pk], reason=REVOKED_REASONS[how])
+    return True
 
 
 def job_requeue_lost(*, job: Job, reason: str) -> bool:
