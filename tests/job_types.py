@@ -105,3 +105,12 @@ def ledger(ctx, *, sleep_s):
         )
     time.sleep(sleep_s)
     return ctx.job.attempts
+
+
+# A queue that only the priority test's own worker reads (tests/test_priority_e2e.py).
+PRIORITY_PROBE_QUEUE = "priority-probe"
+
+
+@job_type("test.priority_probe", params=serializers.Serializer, queue=PRIORITY_PROBE_QUEUE)
+def priority_probe(ctx):
+    """Do nothing: the ledger's started_at tells in which order a worker took the jobs."""
