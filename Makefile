@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help run test bench chaos screenshots services stop lint format clean
+.PHONY: help run test test-fast bench chaos screenshots services stop lint format clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -15,6 +15,10 @@ test:  ## ruff, Django checks and pytest against a private PostgreSQL and Redis 
 	@scripts/venv.sh requirements-dev.txt
 	@scripts/stack.sh test $(PYTEST_ARGS)
 
+test-fast:  ## The same checks, then only tests/unit/ (no live worker or web server): under 2 minutes
+	@scripts/venv.sh requirements-dev.txt
+	@scripts/stack.sh test tests/unit $(PYTEST_ARGS)
+
 bench:  ## This service beside the plain Celery tutorial stack, in one run; a table of ratios (BENCH_ARGS=...)
 	@scripts/venv.sh requirements-dev.txt
 	@scripts/stack.sh bench $(BENCH_ARGS)
@@ -25,7 +29,7 @@ chaos:  ## 600 jobs while workers, Redis and PostgreSQL are killed; prints lost 
 
 screenshots:  ## Refresh docs/screenshots/ (the README's pictures) from the browser tests
 	@scripts/venv.sh requirements-dev.txt
-	@SCREENSHOT_DIR=$(CURDIR)/docs/screenshots scripts/stack.sh test tests/browser
+	@SCREENSHOT_DIR=$(CURDIR)/docs/screenshots scripts/stack.sh test tests/e2e/browser
 
 services:  ## Start the test stack's PostgreSQL and Redis and leave them up (for running pytest directly)
 	@scripts/stack.sh up test
@@ -34,9 +38,9 @@ stop:  ## Stop the PostgreSQL and Redis of both stacks if a run left them up
 	@scripts/stack.sh stop run
 	@scripts/stack.sh stop test
 
-lint:  ## ruff check and format check only
+lint:  ## ruff (with its bug-catching rules: B, SIM, UP, DJ, RUF) and mypy on jobs/services and jobs/worker
 	@scripts/venv.sh requirements-dev.txt
-	ruff check . && ruff format --check .
+	ruff check . && ruff format --check . && DEBUG=true mypy
 
 format:  ## Apply ruff's fixes and formatting
 	@scripts/venv.sh requirements-dev.txt

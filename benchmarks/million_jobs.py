@@ -27,7 +27,7 @@ _url = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:54
 os.environ["DATABASE_URL"] = urlunsplit(_url._replace(path="/jobs_bench"))
 
 import django  # noqa: E402 -- the database URL must be chosen first
-import psycopg  # noqa: E402
+import psycopg  # noqa: E402 -- with django, after the URL is chosen
 
 JOBS = 1_000_000
 RUNS = 5

@@ -25,11 +25,11 @@ import django  # noqa: E402 -- settings must be chosen first
 
 django.setup()
 
-from django.contrib.auth import get_user_model  # noqa: E402
-from django_celery_results.models import TaskResult  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402 -- after django.setup()
+from django_celery_results.models import TaskResult  # noqa: E402 -- after django.setup()
 
-from jobs.models import BATCH_MAX_JOBS, Job  # noqa: E402
-from jobs.services.submit import job_create_many, job_spec_build  # noqa: E402
+from jobs.models import BATCH_MAX_JOBS, Job  # noqa: E402 -- after django.setup()
+from jobs.services.submit import job_create_many, job_spec_build  # noqa: E402 -- after django.setup()
 
 
 def main():

@@ -222,6 +222,7 @@ test_stack() {
   python manage.py collectstatic --noinput --verbosity 0
   say "ruff check"; ruff check .
   say "ruff format --check"; ruff format --check .
+  say "mypy (jobs/services, jobs/worker)"; mypy
   say "manage.py check"; python manage.py check
   say "makemigrations --check"; python manage.py makemigrations --check --dry-run
   say "OpenAPI schema (no warnings)"; python manage.py spectacular --validate --fail-on-warn --file /dev/null

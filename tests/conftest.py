@@ -19,6 +19,17 @@ import tests.job_types  # noqa: F401 -- registers the test-only job types in thi
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_JOB_TYPE_MODULES = "jobs.builtin_types,jobs.builtin_io_types,reports.job_types,tests.job_types"
+UNIT, E2E = Path(__file__).parent / "unit", Path(__file__).parent / "e2e"
+LIVE_FIXTURES = {"live_env", "live_api", "web_process", "web_server", "celery_worker", "celery_beat"}
+
+
+def pytest_collection_modifyitems(items):
+    """tests/e2e/ is the live stack's (marked e2e); tests/unit/ starts no server."""
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.e2e)
+        elif item.path.is_relative_to(UNIT) and LIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid} uses the live stack: it belongs in tests/e2e/")
 
 
 @pytest.fixture

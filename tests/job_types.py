@@ -107,7 +107,7 @@ def ledger(ctx, *, sleep_s):
     return ctx.job.attempts
 
 
-# A queue that only the priority test's own worker reads (tests/test_priority_e2e.py).
+# A queue that only the priority test's own worker reads (tests/e2e/test_priority.py).
 PRIORITY_PROBE_QUEUE = "priority-probe"
 
 

@@ -80,15 +80,15 @@ def jobs_cancel(*, job_ids: list, owner=None, reason: str = "Cancelled by reques
             )
     outcomes = {}
     for job_id in job_ids:
-        row = found.get(job_id)
-        if row is None:
+        before = found.get(job_id)
+        if before is None:
             outcomes[job_id] = Outcome(NOT_FOUND, None)
-        elif row["status"] == JobStatus.CANCELLED:
+        elif before["status"] == JobStatus.CANCELLED:
             outcomes[job_id] = Outcome(ALREADY_CANCELLED, JobStatus.CANCELLED)
-        elif row["status"] in CANCELLABLE_STATUSES:
+        elif before["status"] in CANCELLABLE_STATUSES:
             outcomes[job_id] = Outcome(CANCELLED, JobStatus.CANCELLED)
         else:
-            outcomes[job_id] = Outcome(CONFLICT, row["status"])
+            outcomes[job_id] = Outcome(CONFLICT, before["status"])
     return outcomes
 
 

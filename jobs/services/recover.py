@@ -137,13 +137,12 @@ _IN_FLIGHT = [JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RUNNING, JobStatu
 def _workflows_advance_stalled(*, limit: int) -> int:
     """Advance running workflows with a pending step and nothing in flight: the worker that
     finished the step before died before it could advance the workflow."""
-    stalled = (
+    stalled = list(
         Workflow.objects.filter(status=JobStatus.RUNNING, jobs__status=JobStatus.PENDING)
         .exclude(jobs__status__in=_IN_FLIGHT)
         .values_list("pk", flat=True)
         .distinct()[:limit]
     )
-    stalled = list(stalled)
     for workflow_id in stalled:
         workflow_advance(workflow_id=workflow_id)
     return len(stalled)

@@ -5,6 +5,7 @@ import json
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import redis
 from celery import current_app
@@ -55,11 +56,11 @@ def job_params_validate(
     if key not in validators:
         validators[key] = job_type.params(context={"previous_pending": previous_pending})
     serializer = validators[key]
-    invalid = {}
+    invalid: dict = {}
     try:
         validated = dict(serializer.run_validation(params))
     except ValidationError as error:
-        invalid = error.detail
+        invalid = cast(dict, error.detail)  # a serializer's errors are by field (as_serializer_error)
     # DRF drops unknown keys silently; a typo in a param name should not pass for a default.
     unknown = {name: ["Unknown parameter."] for name in params if name not in serializer.fields}
     if invalid or unknown:

@@ -17,7 +17,8 @@ def workflow_create(*, owner, steps: list[dict]) -> Workflow:
     `steps` are {"type", "params"} dicts. Every step is validated before anything is
     stored; errors come back per step.
     """
-    errors, specs = [], []
+    errors: list = []
+    specs: list[JobSpec] = []
     for index, step in enumerate(steps):
         try:
             params = job_params_validate(
@@ -62,7 +63,7 @@ def workflow_advance(*, workflow_id) -> None:
             if all(job.status == JobStatus.SUCCEEDED for job in steps):
                 _workflow_finish(workflow, JobStatus.SUCCEEDED)
             return
-        previous = steps[waiting.step - 1]
+        previous = steps[steps.index(waiting) - 1]
         if previous.status == JobStatus.SUCCEEDED:
             Job.objects.filter(pk=waiting.pk, status=JobStatus.PENDING).update(
                 status=JobStatus.QUEUED, queued_at=timezone.now()

@@ -61,7 +61,7 @@ def job_execute(*, job: Job, task) -> object:
         job_finish(job=job, task=task, status=JobStatus.FAILED, exc=exc)
         raise exc from None
     except Exception as exc:
-        if _is_retryable(job, job_type, exc):
+        if job_type is not None and _is_retryable(job, job_type, exc):
             retry_at = _job_schedule_retry(job=job, job_type=job_type, exc=exc)
             raise Retry(
                 f"attempt {job.attempts} failed; next at {retry_at.isoformat()}", exc=exc, when=retry_at
@@ -103,10 +103,12 @@ def _params_for_run(job: Job, job_type: JobType) -> dict:
     return job_params_validate(type=job.type, params={**job.params, "previous": job_result_of(previous)})
 
 
-def _is_retryable(job: Job, job_type: JobType | None, exc: Exception) -> bool:
-    if job_type is None or not job_type.retry_on:
-        return False
-    return isinstance(exc, job_type.retry_on) and job.attempts <= job_type.max_retries
+def _is_retryable(job: Job, job_type: JobType, exc: Exception) -> bool:
+    return (
+        bool(job_type.retry_on)
+        and isinstance(exc, job_type.retry_on)
+        and job.attempts <= job_type.max_retries
+    )
 
 
 def _job_schedule_retry(*, job: Job, job_type: JobType, exc: Exception) -> datetime:

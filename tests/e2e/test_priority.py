@@ -1,13 +1,9 @@
 """Priority, observed: a single-process worker with a backlog on Redis starts the most urgent
 jobs first, whatever order they were queued in."""
 
-import pytest
-
 from jobs.models import Job, JobStatus
 from tests.conftest import Process, wait_for
 from tests.job_types import PRIORITY_PROBE_QUEUE
-
-pytestmark = pytest.mark.e2e
 
 
 def test_priority_9_jobs_start_before_earlier_priority_0_jobs(live_api, live_env, live_logs):

@@ -4,11 +4,7 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import ROOT
-
-pytestmark = pytest.mark.e2e
 
 
 def test_no_accepted_job_is_lost_or_doubled_while_workers_redis_and_postgres_are_killed():

@@ -16,8 +16,6 @@ from jobs.api import stream_hub
 from jobs.models import Job, JobStatus
 from tests.conftest import Process, free_port, run_async, wait_for, wait_for_http
 
-pytestmark = pytest.mark.e2e
-
 ASGI_CRASH = "Exception in ASGI application"
 
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import Error, expect
 
-from tests.browser.conftest import FLOWER_PASSWORD, FLOWER_USER
+from tests.e2e.browser.conftest import FLOWER_PASSWORD, FLOWER_USER
 
 
 def test_flower_shows_the_live_worker_to_someone_with_the_password(new_context, flower_server):

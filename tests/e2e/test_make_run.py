@@ -12,8 +12,6 @@ import requests
 
 from tests.conftest import ROOT, Process, free_port, wait_for, wait_for_http
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture
 def stack_dir():

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import reload_until
+from tests.e2e.browser.conftest import reload_until
 
 
 def test_a_job_submitted_with_the_browsable_apis_form_reaches_its_result(

@@ -9,27 +9,8 @@ from config.celery_app import app as celery_app
 from jobs.services.publish import job_publish
 from jobs.services.submit import job_create, job_spec_build
 from tests.conftest import wait_for
+from tests.e2e.helpers import get_job, submit, wait_until_finished
 from tests.job_types import effect_count
-
-pytestmark = pytest.mark.e2e
-
-
-def submit(api, type, **params):
-    response = api.post(f"{api.base_url}/api/jobs/", json={"type": type, "params": params}, timeout=10)
-    assert response.status_code == 202, response.text
-    return response
-
-
-def get_job(api, job_id):
-    return api.get(f"{api.base_url}/api/jobs/{job_id}/", timeout=10).json()
-
-
-def wait_until_finished(api, job_id, timeout=30):
-    def finished():
-        job = get_job(api, job_id)
-        return job if job["status"] in {"succeeded", "failed", "cancelled"} else None
-
-    return wait_for(finished, timeout=timeout, interval=0.05, what=f"job {job_id} to finish")
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,10 @@
 """Operating from Flower keeps the ledger true: its Revoke and Terminate buttons call Celery's
 `control.revoke`, as `celery control revoke` does, and the job ends cancelled."""
 
-import pytest
-
 from config.celery_app import app as celery_app
 from jobs.services.recover import REVOKED_REASONS
+from tests.e2e.helpers import get_job, post, submit, wait_for_status, wait_until_finished
 from tests.job_types import effect_count
-from tests.test_e2e import get_job, submit, wait_until_finished
-from tests.test_lifecycle_e2e import post, wait_for_status
-
-pytestmark = pytest.mark.e2e
 
 
 def test_a_revoked_queued_job_ends_cancelled_without_running_and_a_later_retry_runs(live_api):

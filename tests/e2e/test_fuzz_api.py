@@ -4,7 +4,6 @@ Requests go over HTTP to the live uvicorn server, as an authenticated user, with
 number of generated examples per operation so `make test` stays quick.
 """
 
-import pytest
 import schemathesis
 from django.core.cache import cache
 from hypothesis import HealthCheck, given, settings
@@ -13,8 +12,6 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 EXAMPLES_PER_OPERATION = 15
-
-pytestmark = pytest.mark.e2e
 
 
 def test_the_api_never_errors_and_always_answers_as_documented(transactional_db, web_server, user):

@@ -2,8 +2,8 @@
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import admin_login, screenshot
-from tests.test_e2e import submit, wait_until_finished
+from tests.e2e.browser.conftest import admin_login, screenshot
+from tests.e2e.helpers import submit, wait_until_finished
 
 
 def seed_yesterdays_jobs(owner, count=48):

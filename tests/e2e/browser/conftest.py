@@ -29,14 +29,6 @@ FLOWER_USER, FLOWER_PASSWORD = "admin", "secret-flower"
 STAFF_USERNAME, STAFF_PASSWORD = "operator", "operator-password"
 
 
-def pytest_collection_modifyitems(items):
-    # Hooks in a conftest see the whole session's items: mark only the ones in this folder.
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.e2e)
-
-
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}

@@ -1,45 +1,11 @@
 """The job lifecycle over HTTP with a live worker, beat, PostgreSQL and Redis."""
 
-import json
 import time
-
-import pytest
 
 from jobs.models import Job
 from tests.conftest import wait_for
+from tests.e2e.helpers import get_job, post, read_events, submit, wait_for_status, wait_until_finished
 from tests.job_types import effect_count
-from tests.test_e2e import get_job, submit, wait_until_finished
-
-pytestmark = pytest.mark.e2e
-
-
-def post(api, path, **kwargs):
-    return api.post(f"{api.base_url}{path}", timeout=30, **kwargs)
-
-
-def wait_for_status(api, job_id, status, timeout=30):
-    return wait_for(
-        lambda: (job := get_job(api, job_id))["status"] == status and job,
-        timeout=timeout,
-        what=f"job {job_id} to be {status}",
-    )
-
-
-def read_events(api, job_id, headers=None):
-    """Every SSE event of a job's stream, until the server ends it."""
-    response = api.get(f"{api.base_url}/api/jobs/{job_id}/events/", stream=True, timeout=30, headers=headers)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/event-stream")
-    events, fields = [], {}
-    for line in response.iter_lines(decode_unicode=True):
-        if line == "":
-            if "data" in fields:
-                events.append({**fields, "data": json.loads(fields["data"])})
-            fields = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(": ")
-            fields[name] = value
-    return events
 
 
 def test_the_event_stream_delivers_progress_in_order_and_ends_with_the_result(live_api):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from jobs.models import Job, JobStatus
-from tests.browser.conftest import admin_login, reload_until, screenshot
+from tests.e2e.browser.conftest import admin_login, reload_until, screenshot
 
 
 @pytest.fixture

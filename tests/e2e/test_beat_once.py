@@ -10,8 +10,6 @@ import redis
 
 from tests.conftest import Process, wait_for
 
-pytestmark = pytest.mark.e2e
-
 
 def dispatches_sent(client) -> int:
     """How many jobs.dispatch_due messages wait in the broker (no worker reads this database)."""

@@ -15,8 +15,6 @@ import pytest
 
 from tests.conftest import ROOT, free_port
 
-pytestmark = pytest.mark.e2e
-
 WEB_PROCESSES, POOL_SIZE = 2, 8  # bin/web's default WEB_CONCURRENCY, DATABASE_POOL_MAX_SIZE
 
 

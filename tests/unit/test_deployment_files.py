@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LONG_RUNNING = ("web", "worker", "beat", "flower")
 APP_SERVICES = ("migrate", *LONG_RUNNING)
 

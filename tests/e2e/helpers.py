@@ -1,0 +1,52 @@
+"""What the end-to-end tests do over HTTP against the live web server."""
+
+import json
+
+from tests.conftest import wait_for
+
+
+def submit(api, type, **params):
+    response = api.post(f"{api.base_url}/api/jobs/", json={"type": type, "params": params}, timeout=10)
+    assert response.status_code == 202, response.text
+    return response
+
+
+def get_job(api, job_id):
+    return api.get(f"{api.base_url}/api/jobs/{job_id}/", timeout=10).json()
+
+
+def wait_until_finished(api, job_id, timeout=30):
+    def finished():
+        job = get_job(api, job_id)
+        return job if job["status"] in {"succeeded", "failed", "cancelled"} else None
+
+    return wait_for(finished, timeout=timeout, interval=0.05, what=f"job {job_id} to finish")
+
+
+def post(api, path, **kwargs):
+    return api.post(f"{api.base_url}{path}", timeout=30, **kwargs)
+
+
+def wait_for_status(api, job_id, status, timeout=30):
+    return wait_for(
+        lambda: (job := get_job(api, job_id))["status"] == status and job,
+        timeout=timeout,
+        what=f"job {job_id} to be {status}",
+    )
+
+
+def read_events(api, job_id, headers=None):
+    """Every SSE event of a job's stream, until the server ends it."""
+    response = api.get(f"{api.base_url}/api/jobs/{job_id}/events/", stream=True, timeout=30, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    events, fields = [], {}
+    for line in response.iter_lines(decode_unicode=True):
+        if line == "":
+            if "data" in fields:
+                events.append({**fields, "data": json.loads(fields["data"])})
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            fields[name] = value
+    return events
