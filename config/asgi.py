@@ -1,5 +1,5 @@
-"""The ASGI application: Django's handler, with its middleware and views run in one hop to a
-shared pool of threads per request.
+"""The ASGI application: Django's handler, with its middleware and views run in one hop per
+request to one of a fixed set of request threads.
 
 Under stock ASGI, Django runs every MiddlewareMixin middleware in async mode, which hands each
 process_request and process_response to a thread with sync_to_async; a sync-only middleware
@@ -8,23 +8,22 @@ Profiled under load, those hand-offs cost more than the view. All our middleware
 sync, so this handler runs the whole chain synchronously in a single hand-off per request.
 
 Stock ASGI also gives every request a thread of its own (asgiref's ThreadSensitiveContext):
-started with the request, joined at its end, and alive for as long as the response lasts, so
-each open SSE stream kept an idle thread (400 per process at 1,000 streams), and each request
-paid for a thread start and join. Here the chain runs on a fixed pool of
-DATABASE_POOL_MAX_SIZE threads, as a threaded WSGI server would, and the streaming responses
-are iterated on the event loop with no thread. Django's request_started and request_finished
-handlers then run on asgiref's one shared thread, not the request's: so the request's own
-thread returns its database connections to the pool itself, as they would.
+started with the request, joined at its end, and alive as long as the response, so each open
+SSE stream kept an idle thread (1,009 threads for 1,000 streams) and each request paid for a
+thread start and join. Here each request is given the least busy of DATABASE_POOL_MAX_SIZE
+long-lived threads instead, and everything of it that must run on a thread (request_started,
+the chain, the response's close and request_finished) runs on that one, as it would on its own
+thread: its database connection goes back to the pool from the thread that used it. Streaming
+responses are iterated on the event loop, with no thread.
 """
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import django
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
-from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # The web server borrows database connections from a pool (see DATABASE_POOL in settings).
@@ -35,9 +34,11 @@ class SyncChainASGIHandler(ASGIHandler):
     def __init__(self):
         super().__init__()
         # As many threads as pooled connections, so that no request thread waits for one.
-        self._threads = ThreadPoolExecutor(
-            max_workers=settings.DATABASE_POOL_MAX_SIZE, thread_name_prefix="request"
-        )
+        self._threads = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{number}")
+            for number in range(settings.DATABASE_POOL_MAX_SIZE)
+        ]
+        self._requests = [0] * len(self._threads)  # in flight on each thread
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
@@ -45,17 +46,18 @@ class SyncChainASGIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
+        index = min(range(len(self._threads)), key=self._requests.__getitem__)
+        self._requests[index] += 1
+        try:
+            # Every thread-sensitive call of the request (request_started, the chain, the
+            # response's close and request_finished) runs on this one thread, as on stock ASGI.
+            async with ThreadSensitiveContext(executor=self._threads[index]):
+                await self.handle(scope, receive, send)
+        finally:
+            self._requests[index] -= 1
 
     async def get_response_async(self, request):
-        return await sync_to_async(self._respond, thread_sensitive=False, executor=self._threads)(request)
-
-    def _respond(self, request):
-        close_old_connections()
-        try:
-            return self.get_response(request)
-        finally:
-            close_old_connections()
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
 # As django.core.asgi.get_asgi_application does, with the handler above.

@@ -22,6 +22,7 @@ import os
 import time
 import uuid
 from collections import deque
+from contextvars import Context
 from dataclasses import dataclass
 
 import redis.asyncio
@@ -155,8 +156,12 @@ class StreamHub:
         """A listener for the job's events after `after_id`, for as long as the block runs."""
         if not self._tasks:
             self._tasks = [
-                asyncio.create_task(self._read_forever(), name="stream-hub-reader"),
-                asyncio.create_task(self._check_ledger_forever(), name="stream-hub-ledger"),
+                # In a context of their own, not the first listener's request's, which they
+                # outlive (asgiref refuses sync_to_async from a request context that has ended).
+                asyncio.create_task(self._read_forever(), name="stream-hub-reader", context=Context()),
+                asyncio.create_task(
+                    self._check_ledger_forever(), name="stream-hub-ledger", context=Context()
+                ),
             ]
         key = events.stream_key(job_id)
         listener = Listener(after_id=after_id)
