@@ -36,7 +36,7 @@ def test_the_event_stream_of_a_finished_job_is_its_snapshot(live_api):
     assert events[0]["data"]["result"] == 2
 
 
-def test_a_cancelled_queued_job_never_starts(live_api):
+def test_a_cancelled_queued_job_never_starts(live_api, celery_worker):
     # Both worker processes busy, so the next job waits in the queue.
     blockers = [submit(live_api, "test.sleep", seconds=2).json()["id"] for _ in range(2)]
     for blocker in blockers:
@@ -46,7 +46,8 @@ def test_a_cancelled_queued_job_never_starts(live_api):
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
     for blocker in blockers:
         wait_until_finished(live_api, blocker)
-    time.sleep(1)  # the worker now takes the cancelled job's message: it must skip it
+    # The worker now takes the cancelled job's message: it must skip it.
+    wait_for(lambda: f"job {job_id} is not queued" in celery_worker.log(), timeout=20, what="the skip")
     job = get_job(live_api, job_id)
     assert (job["status"], job["attempts"], job["started_at"]) == ("cancelled", 0, None)
     assert effect_count(job_id) == 0
