@@ -71,9 +71,9 @@ def task_results_store_alike(row: TaskResult, *, per_task: dict[str, list]) -> N
         cursor.execute(_upsert_sql(columns, selected, source), [*shared, *(per_task[c.name] for c in own)])
 
 
-def _columns_and_values(row: TaskResult, using=connection) -> tuple[list, list]:
+def _columns_and_values(row: TaskResult, db=connection) -> tuple[list, list]:
     columns = [field for field in TaskResult._meta.concrete_fields if not field.primary_key]
-    return columns, [field.get_db_prep_save(field.pre_save(row, add=True), using) for field in columns]
+    return columns, [field.get_db_prep_save(field.pre_save(row, add=True), db) for field in columns]
 
 
 def _upsert_sql(columns: list, selected: list[str], source: str) -> str:

@@ -57,16 +57,17 @@ def job_revoked(*, job_id, how: str, revoked_at=None) -> bool:
 
     A retry reuses the job's id, and a worker drops every message of an id it remembers as
     revoked. `revoked_at` is when this worker was told to revoke it: if the job was queued
-    again after that, the revoke is stale; nothing is cancelled, and False tells the caller to
-    forget the id and publish the job again. True otherwise.
+    again after that, the revoke is stale and nothing is cancelled. A job still queued is
+    published again (the dropped message was its only one); one already running from another
+    message is left alone. False then tells the caller to forget the id; True otherwise.
     """
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         return True
-    requeued_since = job.status == JobStatus.QUEUED and job.queued_at is not None
-    if revoked_at is not None and requeued_since and job.queued_at > revoked_at:
-        logger.warning("job %s was queued again after it was revoked; publishing it again", job_id)
-        job_publish_many(jobs=[job])
+    if revoked_at is not None and job.queued_at is not None and job.queued_at > revoked_at:
+        if job.status == JobStatus.QUEUED:
+            logger.warning("job %s was queued again after it was revoked; publishing it again", job_id)
+            job_publish_many(jobs=[job])
         return False
     # A cancel of ours that terminated the job lands here too: it finds the job cancelled already.
     jobs_cancel(job_ids=[job.pk], reason=REVOKED_REASONS[how])

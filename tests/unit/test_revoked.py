@@ -51,6 +51,25 @@ def test_a_revoke_from_before_a_retry_is_forgotten_and_the_job_published_again(u
     assert publish.call_args.kwargs["task_id"] == str(job.pk)
 
 
+def test_a_stale_revoke_of_a_duplicate_message_leaves_the_retried_running_job_alone(
+    user, publish, revoked_ids
+):
+    # A second message of the job (the reconciler's republish, say) reaches a worker that still
+    # remembers a revoke from before the retry, while the retried job runs elsewhere.
+    job = Job.objects.create(
+        owner=user,
+        type="math.add",
+        params={"x": 1, "y": 2},
+        status=JobStatus.RUNNING,
+        queued_at=timezone.now(),
+    )
+    revoked_ids.add(str(job.pk), now=time.monotonic() - 60)
+    job = revoked(job)
+    assert job.status == JobStatus.RUNNING
+    assert str(job.pk) not in revoked_ids
+    publish.assert_not_called()
+
+
 def test_a_termination_cancels_the_running_job(user, publish, revoked_ids):
     job = Job.objects.create(owner=user, type="math.add", params={"x": 1, "y": 2}, status=JobStatus.RUNNING)
     job = revoked(job, terminated=True)
