@@ -52,8 +52,8 @@ def _apply_to_each(modeladmin, request, queryset, service, done: str) -> list[Jo
 
 
 def _apply_in_bulk(modeladmin, request, queryset, service, *, conflict: str, done: str) -> None:
-    """Run a bulk service (jobs_cancel, jobs_retry) on the selected jobs in one transaction;
-    report how many it changed and why the others not."""
+    """Run a bulk service (jobs_cancel, jobs_retry) on the selected jobs; report how many it
+    changed and why the others not."""
     jobs = _selected(modeladmin, request, queryset)
     if not jobs:
         return

@@ -139,7 +139,7 @@ class JobViewSet(OwnedViewSet):
             ids, more = selectors.job_ids_matching(
                 user=request.user, **data.validated_data, among=among, limit=BATCH_MAX_JOBS
             )
-        outcomes = service(job_ids=list(dict.fromkeys(ids)), owner=request.user)
+        outcomes = service(job_ids=ids, owner=request.user)
         return Response(bulk_output(outcomes, more=more))
 
     @extend_schema(

@@ -14,6 +14,7 @@ from django_celery_results.models import TaskResult
 
 from jobs import events, selectors
 from jobs.models import Job, JobAttempt, JobStatus
+from jobs.services import operate
 
 pytestmark = pytest.mark.django_db
 
@@ -261,3 +262,37 @@ def test_retry_by_status_requeues_the_failed_jobs(user, publish):
 def test_cancel_needs_ids_or_filters_but_not_both(args, message):
     with pytest.raises(CommandError, match=message):
         run("cancel", *args)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_cancel_commits_and_announces_a_chunk_before_it_changes_the_next(user):
+    """Listeners hear of each chunk once it commits, not of all 1,000 jobs at the end."""
+    jobs = [job(user) for _ in range(5)]
+    announced = []
+
+    def publish(*, job_ids, kind, data):
+        statuses = dict(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("pk", "status"))
+        announced.append((set(job_ids), list(statuses.values()).count("cancelled")))
+
+    with (
+        mock.patch("jobs.services.operate.BULK_CHUNK", 2),
+        mock.patch.object(events, "event_publish_many", publish),
+    ):
+        outcomes = operate.jobs_cancel(job_ids=[j.pk for j in jobs] + [jobs[0].pk])
+
+    ids = [j.pk for j in jobs]
+    assert announced == [(set(ids[0:2]), 2), (set(ids[2:4]), 4), (set(ids[4:5]), 5)]
+    assert {job_id: outcome.result for job_id, outcome in outcomes.items()} == dict.fromkeys(ids, "cancelled")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_retry_in_chunks_gives_every_job_its_outcome(user, publish):
+    failed = [job(user, JobStatus.FAILED) for _ in range(3)]
+    queued = job(user)
+    with mock.patch("jobs.services.operate.BULK_CHUNK", 2):
+        outcomes = operate.jobs_retry(job_ids=[j.pk for j in [*failed, queued]])
+    assert [outcomes[j.pk].result for j in failed] == ["retried"] * 3
+    assert outcomes[queued.pk] == operate.Outcome(operate.CONFLICT, JobStatus.QUEUED)
+    assert set(Job.objects.filter(pk__in=[j.pk for j in failed]).values_list("status", flat=True)) == {
+        "queued"
+    }
