@@ -8,6 +8,8 @@ without authentication.
 import os
 
 from django.conf import settings
+from flower.views.monitor import Healthcheck, Metrics
+from tornado.web import authenticated
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -17,3 +19,10 @@ port = settings.FLOWER_PORT
 # Flower keeps every task it has seen in memory (100,000 by default, ~440 MB measured).
 max_tasks = 10_000
 purge_offline_workers = 300
+
+# Flower 2.2 serves its Prometheus metrics and health check without asking for credentials,
+# although every other page and API call asks; they tell anyone who can reach the port the
+# names of the workers and tasks. Here they ask too (tornado's `authenticated` calls Flower's
+# own check, which answers 401 with a Basic challenge).
+for _handler in (Metrics, Healthcheck):
+    _handler.get = authenticated(_handler.get)

@@ -8,6 +8,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from common.redis_clients import redis_client
 from jobs.periodic import CodeDefaultEntry
+from ops.liveness import touch
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class SingleBeatScheduler(DatabaseScheduler):
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs):
+        touch("beat")  # leading or standing by, its loop turns (ops/liveness.py)
         if not self._hold_lock():
             return min(self.max_interval, settings.BEAT_LOCK_TTL_S / 3)
         return super().tick(*args, **kwargs)

@@ -1,8 +1,10 @@
 """What the end-to-end tests do over HTTP against the live web server."""
 
 import json
+import subprocess
+import sys
 
-from tests.conftest import wait_for
+from tests.conftest import ROOT, Process, free_port, wait_for, wait_for_http
 
 
 def submit(api, type, **params):
@@ -50,3 +52,19 @@ def read_events(api, job_id, headers=None):
             name, _, value = line.partition(": ")
             fields[name] = value
     return events
+
+
+def liveness_probe(role: str, env: dict) -> subprocess.CompletedProcess:
+    """`python -m ops.liveness worker|beat`, the exec probe of Kubernetes and Compose."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops.liveness", role], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def start_web(env: dict, live_logs, name: str) -> tuple[Process, str]:
+    """bin/web as one uvicorn process of the test's own; returns it and its base URL."""
+    port = free_port()
+    server = Process(name, ["bin/web"], {**env, "WEB_PORT": str(port), "WEB_CONCURRENCY": "1"}, live_logs)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{base_url}/livez", status=200, timeout=60, what=f"the {name} web server", process=server)
+    return server, base_url

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from tests.conftest import Process, wait_for
+from tests.e2e.helpers import liveness_probe
 
 
 def dispatches_sent(client) -> int:
@@ -37,11 +38,16 @@ def test_a_second_beat_stands_by_and_takes_over_only_when_the_first_dies(
 ):
     url, client = quiet_broker
     env = {**live_env, "CELERY_BROKER_URL": url, "BEAT_LOCK_TTL_S": "3"}
-    first = Process("beat-first", ["bin/beat"], env, live_logs)
+    first_env = {**env, "BEAT_LIVENESS_FILE": str(live_logs / "beat-first.alive")}
+    second_env = {**env, "BEAT_LIVENESS_FILE": str(live_logs / "beat-second.alive")}
+    first = Process("beat-first", ["bin/beat"], first_env, live_logs)
     wait_for(lambda: "holds the lock" in first.log(), timeout=60, what="the first beat to lead")
-    second = Process("beat-second", ["bin/beat"], env, live_logs)
+    second = Process("beat-second", ["bin/beat"], second_env, live_logs)
     try:
         wait_for(lambda: "is on standby" in second.log(), timeout=60, what="the second beat to stand by")
+        # Leading or standing by, each beat is alive to its probe.
+        assert liveness_probe("beat", first_env).returncode == 0
+        assert liveness_probe("beat", second_env).returncode == 0
         before = dispatches_sent(client)
         time.sleep(6)
         # The dispatcher is due every second: one beat sends about 6 in 6 s, two would send 12.

@@ -99,6 +99,12 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(stacks, stack_env, s
 
     assert requests.get(f"{flower}/").status_code == 401
     assert requests.get(f"{flower}/api/workers").status_code == 401
+    for path in ("/metrics", "/healthcheck"):  # Flower 2.2 leaves these two open by itself
+        assert requests.get(f"{flower}{path}").status_code == 401
+        assert requests.get(f"{flower}{path}", auth=("admin", "admin")).status_code == 200
+    # A kubelet's probe: the pod's address as Host, no credentials.
+    probe = {"Host": "10.244.1.17:8000"}
+    assert requests.get(f"{web}/readyz", headers=probe, timeout=10).json() == {"status": "ok"}
     workers = wait_for(
         # refresh=1: Flower started before the worker has an empty cache until it asks again.
         lambda: requests.get(f"{flower}/api/workers?refresh=1", auth=("admin", "admin"), timeout=5).json(),

@@ -5,16 +5,8 @@ from django.utils import timezone
 
 from jobs.models import Job
 from jobs.services.recover import jobs_reconcile
-from tests.conftest import Process, free_port, wait_for, wait_for_http
-from tests.e2e.helpers import wait_until_finished
-
-
-def start_web(env, live_logs, name):
-    port = free_port()
-    server = Process(name, ["bin/web"], {**env, "WEB_PORT": str(port), "WEB_CONCURRENCY": "1"}, live_logs)
-    base = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{base}/api/schema/", timeout=60, what=f"the {name} web server", process=server)
-    return server, base
+from tests.conftest import free_port, wait_for
+from tests.e2e.helpers import start_web, wait_until_finished
 
 
 def test_with_postgres_down_the_api_answers_503_with_retry_after(live_env, live_logs):

@@ -3,8 +3,8 @@
 import asyncio
 import os
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-import pytest
 import redis
 import requests
 from django.conf import settings
@@ -14,7 +14,8 @@ from rest_framework.authtoken.models import Token
 from benchmarks.sse_crowd import Crowd
 from jobs.api import stream_hub
 from jobs.models import Job, JobStatus
-from tests.conftest import Process, free_port, run_async, wait_for, wait_for_http
+from tests.conftest import run_async, wait_for
+from tests.e2e.helpers import start_web
 
 ASGI_CRASH = "Exception in ASGI application"
 
@@ -110,43 +111,13 @@ def test_a_thousand_streams_each_get_their_terminal_event_from_a_bulk_cancel_ove
     assert ASGI_CRASH not in (live_logs / "web.log").read_text()
 
 
-@pytest.fixture
-def restartable_redis(tmp_path, live_env, live_logs):
-    """A Redis of the test's own (append-only file on), that the test may stop and start again."""
-    port = free_port()
-    args = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "yes"]
-    args += ["--dir", str(tmp_path)]
-    servers = []
-
-    def start():
-        server = Process(f"redis-{len(servers)}", args, live_env, live_logs)
-        servers.append(server)
-        wait_for(lambda: "Ready to accept connections" in server.log(), timeout=20, what="Redis")
-        return server
-
-    start()
-    yield port, start, lambda: servers[-1].stop()
-    servers[-1].stop()
-
-
 def test_streams_survive_a_redis_restart_and_each_gets_its_terminal_event(
     transactional_db, user, restartable_redis, live_env, live_logs
 ):
-    redis_port, redis_start, redis_stop = restartable_redis
-    redis_url = f"redis://127.0.0.1:{redis_port}"
-    web_port = free_port()
-    env = dict(
-        live_env,
-        CELERY_BROKER_URL=f"{redis_url}/0",
-        CACHE_URL=f"{redis_url}/1",
-        WEB_PORT=str(web_port),
-        WEB_CONCURRENCY="1",
-        JOB_EVENTS_HEARTBEAT_S="2",
-    )
-    web = Process("web-redis-restart", ["bin/web"], env, live_logs)
-    base_url = f"http://127.0.0.1:{web_port}"
+    env = dict(live_env, **restartable_redis.env, JOB_EVENTS_HEARTBEAT_S="2")
+    web, base_url = start_web(env, live_logs, "web-redis-restart")
+    web_port = urlsplit(base_url).port
     try:
-        wait_for_http(f"{base_url}/api/", status=401, timeout=60, what="the web server", process=web)
         session = requests.Session()
         session.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
         job_ids = quiet_jobs(user, 100)
@@ -155,7 +126,7 @@ def test_streams_survive_a_redis_restart_and_each_gets_its_terminal_event(
         async def follow():
             crowd = Crowd(host="127.0.0.1", port=web_port, token=token_of(session))
             await crowd.open(job_ids, timeout=60)
-            await asyncio.to_thread(redis_stop)
+            await asyncio.to_thread(restartable_redis.stop)
             await asyncio.to_thread(
                 wait_for,
                 lambda: "event reader lost Redis" in web.log(),
@@ -164,7 +135,7 @@ def test_streams_survive_a_redis_restart_and_each_gets_its_terminal_event(
             )
             # Their events cannot be stored: the ledger must end these streams.
             await asyncio.to_thread(bulk_cancel, session, base_url, cancelled_while_down)
-            await asyncio.to_thread(redis_start)
+            await asyncio.to_thread(restartable_redis.start)
             await asyncio.to_thread(
                 wait_for, lambda: "event reader is back on Redis" in web.log(), timeout=30, what="a reconnect"
             )

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlparse
 
+import jsonschema
 import pytest
 import yaml
 
@@ -164,3 +165,16 @@ def test_it_bakes_no_secret_key_into_the_image():
 def test_it_keeps_local_state_and_history_out_of_the_build_context():
     patterns = {line.strip().rstrip("/") for line in read(".dockerignore").splitlines()}
     assert {".git", ".venv", ".var", "**/__pycache__", ".env"} <= patterns
+
+
+def test_it_is_valid_against_the_compose_specification():
+    schema = json.loads(read("deploy/schemas/compose-spec.json"))
+    jsonschema.validate(yaml.safe_load(read("docker-compose.yml")), schema)
+
+
+@pytest.mark.parametrize(
+    "service, probe",
+    [("web", "/readyz"), ("worker", "ops.liveness worker"), ("beat", "ops.liveness beat")],
+)
+def test_it_health_checks_each_process_with_its_own_probe(service, probe):
+    assert probe in " ".join(services()[service]["healthcheck"]["test"])
