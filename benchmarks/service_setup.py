@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 import uuid
 from datetime import datetime
@@ -26,6 +27,9 @@ from harness import (
 from setups import Setup
 from sse_crowd import Crowd
 
+# The web's and the worker's metrics, in a folder of this run's own (as `make run` empties its own).
+METRICS_DIR = tempfile.mkdtemp(prefix="bench-metrics-")
+
 
 class Service(Setup):
     name = "service"
@@ -46,6 +50,7 @@ class Service(Setup):
             "DATABASE_URL": self.database_url,
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/{self.broker_db}",
             "CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/{SERVICE_CACHE_DB}",
+            "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR,
             "WEB_PORT": str(self.web_port),
             "WEB_CONCURRENCY": str(WEB_PROCESSES),
             "LOG_LEVEL": "WARNING",

@@ -2,11 +2,11 @@ import os
 
 from celery import Celery
 
-from ops.worker_liveness import WorkerLivenessFile
+from ops.worker_steps import WorkerLiveness, WorkerMetricsServer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.steps["worker"].add(WorkerLivenessFile)
+app.steps["worker"].update({WorkerLiveness, WorkerMetricsServer})

@@ -239,6 +239,18 @@ FLOWER_BASIC_AUTH = env_credentials("FLOWER_BASIC_AUTH", "admin:admin")
 FLOWER_PORT = env_int("FLOWER_PORT", 5555, minimum=1, maximum=65535)
 WEB_PORT = env_int("WEB_PORT", 8000, minimum=1, maximum=65535)
 BIND_HOST = env_str("BIND_HOST", "127.0.0.1")
+
+# /metrics (ops/exposition.py): open when empty, else it asks for `Authorization: Bearer <token>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# prometheus-client's multiprocess folder, shared by the processes whose counts add up (bin/web
+# and bin/worker set it). prometheus-client reads the variable itself; checked here so that a
+# typo fails at start-up rather than as counts that silently go missing.
+_METRICS_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if _METRICS_DIR and not Path(_METRICS_DIR).is_dir():
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={_METRICS_DIR!r} is not a folder.")
+# The worker's own /metrics port, for a worker that runs apart from the web (a Kubernetes pod);
+# 0: none (on one machine, the web serves the worker's counts from the shared folder).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)
 # Where people reach Flower, for links from the admin to a job's task.
 FLOWER_URL = env_str("FLOWER_URL", f"http://127.0.0.1:{FLOWER_PORT}").rstrip("/")
 

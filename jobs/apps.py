@@ -19,6 +19,7 @@ class JobsConfig(AppConfig):
         )
 
         from jobs.events import events_publish_in_background
+        from jobs.metrics import LedgerCollector
         from jobs.services.workflows import on_job_finished
         from jobs.signals import job_finished
         from jobs.worker.outcomes import (
@@ -26,10 +27,12 @@ class JobsConfig(AppConfig):
             record_lost_or_killed_job,
             record_revoked_job,
         )
+        from ops.metrics import add_collector
 
         for module in settings.JOB_TYPE_MODULES:
             import_module(module)
         _check_time_limits()
+        add_collector(LedgerCollector())  # the backlog in /metrics
 
         # Celery's own per-task close is disabled (settings.CELERY_DB_REUSE_MAX); treat each
         # task like a request instead, honouring CONN_MAX_AGE and CONN_HEALTH_CHECKS.

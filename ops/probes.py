@@ -1,9 +1,11 @@
-"""/livez and /readyz: answered before any other middleware, so that a probe needs no
-credentials and no allowed Host (kubelet sends the pod's IP), and is never redirected to HTTPS."""
+"""/livez, /readyz and /metrics: answered before any other middleware, so that a probe or a
+scrape needs no session and no allowed Host (kubelet and Prometheus send the pod's IP), and is
+never redirected to HTTPS."""
 
 from django.http import JsonResponse
 
 from ops.checks import dependencies_failing
+from ops.exposition import metrics
 
 
 def livez(request) -> JsonResponse:
@@ -19,11 +21,11 @@ def readyz(request) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-PROBES = {"/livez": livez, "/readyz": readyz}
+PROBES = {"/livez": livez, "/readyz": readyz, "/metrics": metrics}
 
 
 class ProbeMiddleware:
-    """First in MIDDLEWARE: the probe paths are answered here, for GET and HEAD, whatever the Host."""
+    """First in MIDDLEWARE: these paths are answered here, for GET and HEAD, whatever the Host."""
 
     def __init__(self, get_response):
         self.get_response = get_response

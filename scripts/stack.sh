@@ -197,6 +197,10 @@ run_stack() {
     port_free "$port" || die "port $port on 127.0.0.1 is in use; set WEB_PORT / FLOWER_PORT to free ports."
   done
   start_services
+  # The web's and the worker's counts add up in one folder (ops/metrics.py), emptied at each
+  # start: a new run counts from zero, and no dead process's files pile up.
+  export PROMETHEUS_MULTIPROC_DIR="$VAR/metrics"
+  rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
   say "Migrating, creating the admin user and collecting static files"
   bin/release
   python manage.py collectstatic --noinput --verbosity 0

@@ -12,12 +12,14 @@ from unittest import mock
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 import tests.job_types  # noqa: F401 -- registers the test-only job types in this process too
 
 ROOT = Path(__file__).resolve().parent.parent
+LIVE_METRICS_TOKEN = "e2e-metrics-token"
 TEST_JOB_TYPE_MODULES = "jobs.builtin_types,jobs.builtin_io_types,reports.job_types,tests.job_types"
 UNIT, E2E = Path(__file__).parent / "unit", Path(__file__).parent / "e2e"
 LIVE_FIXTURES = {"live_env", "live_api", "web_process", "web_server", "celery_worker", "celery_beat"}
@@ -169,8 +171,9 @@ class Process:
 
 
 @pytest.fixture(scope="session")
-def live_env(django_db_setup):
-    """Environment for subprocesses that must see the test database (not the dev one)."""
+def live_env(django_db_setup, tmp_path_factory):
+    """Environment for subprocesses that must see the test database (not the dev one); the
+    live web and worker add up their metrics in one folder, as on one machine."""
     from django.db import connection
 
     db = connection.settings_dict
@@ -180,6 +183,8 @@ def live_env(django_db_setup):
         JOB_TYPE_MODULES=TEST_JOB_TYPE_MODULES,
         OUTBOUND_ALLOW_LOOPBACK="true",
         PYTHONUNBUFFERED="1",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path_factory.mktemp("metrics")),
+        METRICS_TOKEN=LIVE_METRICS_TOKEN,
     )
     return env
 
@@ -254,3 +259,12 @@ def live_api(transactional_db, web_server, celery_worker, celery_beat, user):
     session.headers["Authorization"] = f"Token {Token.objects.create(user=user).key}"
     session.base_url = web_server
     return session
+
+
+def metric_samples(text: str) -> dict:
+    """{(sample name, frozenset of labels): value} from the Prometheus text format."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

@@ -18,6 +18,7 @@ from common.backoff import full_jitter_s
 from jobs import selectors
 from jobs.models import Job
 from jobs.output import JobOutput
+from ops.metrics import WEBHOOK_DELIVERIES
 from webhooks import signing
 from webhooks.models import WebhookDelivery, WebhookSecret
 
@@ -89,6 +90,7 @@ def webhook_deliver(*, job_id, attempt: int) -> float | None:
         )
     except netguard.UnsafeURL as exc:
         WebhookDelivery.objects.create(**record, error=f"UnsafeURL: {exc}")
+        WEBHOOK_DELIVERIES.labels("refused").inc()
         return None
     except (ConnectionError, TimeoutError, netguard.ResponseTooLarge) as exc:
         delivery = WebhookDelivery.objects.create(
@@ -101,6 +103,7 @@ def webhook_deliver(*, job_id, attempt: int) -> float | None:
             status_code=response.status,
             delivered=200 <= response.status < 300,
         )
+    WEBHOOK_DELIVERIES.labels(_outcome(delivery)).inc()
     if delivery.delivered or attempt >= WEBHOOK_MAX_ATTEMPTS:
         return None
     return webhook_retry_delay(attempt=attempt + 1)
@@ -109,6 +112,13 @@ def webhook_deliver(*, job_id, attempt: int) -> float | None:
 def webhook_retry_delay(*, attempt: int) -> float:
     """Seconds to wait before attempt number `attempt` (2 or more): exponential, full jitter."""
     return full_jitter_s(retry=attempt - 1, base_s=WEBHOOK_BACKOFF_BASE_S, cap_s=WEBHOOK_BACKOFF_CAP_S)
+
+
+def _outcome(delivery: WebhookDelivery) -> str:
+    """The `outcome` label of webhook_deliveries_total: delivered, rejected (not 2xx) or error."""
+    if delivery.delivered:
+        return "delivered"
+    return "rejected" if delivery.status_code is not None else "error"
 
 
 def _ms_since(started: float) -> int:

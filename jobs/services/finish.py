@@ -11,6 +11,7 @@ from jobs import events, results
 from jobs.models import Job, JobAttempt, JobStatus
 from jobs.services.publish import task_request_of
 from jobs.signals import job_finished
+from ops.metrics import JOB_RUN_SECONDS, JOBS_FINISHED
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,14 @@ def job_finish(*, job: Job, task, status: str, result=None, exc: BaseException |
         logger.warning("job %s left the running state before it finished; outcome dropped", job.pk)
         return False
     on_finished_commit(
-        job_id=job.pk, workflow_id=job.workflow_id, callback_url=job.callback_url, status=status
+        job_id=job.pk,
+        type_name=job.type,
+        workflow_id=job.workflow_id,
+        callback_url=job.callback_url,
+        status=status,
     )
+    if job.started_at is not None:
+        JOB_RUN_SECONDS.labels(job.type).observe((now - job.started_at).total_seconds())
     data = events.terminal_event_data(status=status, finished_at=now, result=result, **error)
     events.event_publish(job_id=job.pk, kind="status", data=data)
     return True
@@ -86,10 +93,14 @@ _FINISH_SQL = f"""
 """
 
 
-def on_finished_commit(*, job_id, workflow_id, callback_url: str, status: str) -> None:
-    """After the terminal status commits, tell the listeners: the job's workflow, webhooks."""
-    transaction.on_commit(
-        lambda: job_finished.send(
+def on_finished_commit(*, job_id, type_name: str, workflow_id, callback_url: str, status: str) -> None:
+    """After the terminal status commits, count it and tell the listeners: the job's workflow,
+    webhooks."""
+
+    def finished():
+        JOBS_FINISHED.labels(type_name, status).inc()
+        job_finished.send(
             sender=Job, job_id=job_id, status=status, workflow_id=workflow_id, callback_url=callback_url
         )
-    )
+
+    transaction.on_commit(finished)

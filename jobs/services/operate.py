@@ -94,6 +94,7 @@ def _cancel_chunk(*, job_ids: list, owner, reason: str) -> dict:
         for row in cancel:
             on_finished_commit(
                 job_id=row["id"],
+                type_name=row["type"],
                 workflow_id=row["workflow_id"],
                 callback_url=row["callback_url"],
                 status=JobStatus.CANCELLED,

@@ -6,6 +6,7 @@ from django.utils import timezone
 from common import rows
 from jobs import events
 from jobs.models import Job, JobAttempt, JobStatus
+from ops.metrics import JOB_QUEUE_WAIT_SECONDS
 
 
 def job_claim(*, job_id, worker: str = "") -> Job | None:
@@ -27,6 +28,8 @@ def job_claim(*, job_id, worker: str = "") -> Job | None:
         job = _claim_once(params)
     if job is None:
         return None
+    if job.queued_at is not None:
+        JOB_QUEUE_WAIT_SECONDS.labels(job.type).observe(max(0.0, (now - job.queued_at).total_seconds()))
     events.event_publish(job_id=job.pk, kind="status", data={"status": job.status, "attempts": job.attempts})
     return job
 

@@ -19,6 +19,7 @@ from jobs.services.finish import error_dict, job_finish
 from jobs.services.submit import job_params_validate, json_storable_problem
 from jobs.worker.context import JobContext
 from jobs.worker.heartbeats import heartbeats
+from ops.metrics import JOB_RUN_SECONDS, JOBS_RETRIED
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,9 @@ def _job_schedule_retry(*, job: Job, job_type: JobType, exc: Exception) -> datet
         if moved:
             attempt_finish(job=job, **error)
     if moved:
+        JOBS_RETRIED.labels(job.type).inc()
+        if job.started_at is not None:
+            JOB_RUN_SECONDS.labels(job.type).observe((timezone.now() - job.started_at).total_seconds())
         events.event_publish(
             job_id=job.pk,
             kind="status",

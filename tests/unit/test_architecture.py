@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("common", "config", "jobs", "reports", "webhooks")
+PACKAGES = ("common", "config", "jobs", "ops", "reports", "webhooks")
 MAX_LINES = 400
 
 
