@@ -25,6 +25,9 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
+from ops.logformat import log_context
+from ops.requestid import request_id_from
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # The web server borrows database connections from a pool (see DATABASE_POOL in settings).
 os.environ.setdefault("DATABASE_POOL", "true")
@@ -48,11 +51,13 @@ class SyncChainASGIHandler(ASGIHandler):
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         index = min(range(len(self._threads)), key=self._requests.__getitem__)
         self._requests[index] += 1
+        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         try:
             # Every thread-sensitive call of the request (request_started, the chain, the
             # response's close and request_finished) runs on this one thread, as on stock ASGI.
-            async with ThreadSensitiveContext(executor=self._threads[index]):
-                await self.handle(scope, receive, send)
+            with log_context(request_id=request_id_from(sent)):
+                async with ThreadSensitiveContext(executor=self._threads[index]):
+                    await self.handle(scope, receive, send)
         finally:
             self._requests[index] -= 1
 

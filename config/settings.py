@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Before the host check and the HTTPS redirect: /livez and /readyz answer any probe.
     "ops.probes.ProbeMiddleware",
+    "ops.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -142,20 +143,38 @@ STORAGES = {
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not a logging level.")
+# text (the default) or json: one object per line, with the job's id, type and attempt on the
+# lines logged while it runs, and the request id on the web's (ops/logformat.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is neither text nor json.")
+LOGGING_CONFIG = "ops.logformat.logging_configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "ops.logformat.JsonFormatter"},
+    },
     "filters": {"quiet_routine_tasks": {"()": "config.logfilters.QuietRoutineTasks"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["quiet_routine_tasks"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's defaults give these loggers a console handler of their own (with DEBUG on) that
+    # prints bare messages; they go through ours instead, once, in LOG_FORMAT.
+    "loggers": {name: {"handlers": [], "propagate": True} for name in ("django", "py.warnings")},
 }
+if LOG_FORMAT == "json":
+    # uvicorn's own loggers have handlers of their own, in its text format, and do not propagate.
+    LOGGING["loggers"] |= {
+        name: {"handlers": ["console"], "propagate": False}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+    }
 
 # --- Email (the email.send job type) ---------------------------------------------------
 # With EMAIL_HOST set, mail goes out over SMTP; otherwise it is printed by the worker.

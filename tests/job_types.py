@@ -1,5 +1,6 @@
 """Job types that exist only for the tests. The live worker loads them via JOB_TYPE_MODULES."""
 
+import logging
 import time
 
 import redis
@@ -114,3 +115,11 @@ PRIORITY_PROBE_QUEUE = "priority-probe"
 @job_type("test.priority_probe", params=serializers.Serializer, queue=PRIORITY_PROBE_QUEUE)
 def priority_probe(ctx):
     """Do nothing: the ledger's started_at tells in which order a worker took the jobs."""
+
+
+@job_type("test.log_line", params=serializers.Serializer)
+def log_line(ctx):
+    """Log one line and print one, as a job's own code would (tests/e2e/test_json_logs.py)."""
+    logging.getLogger("tests.job").warning("a line from inside the job")
+    print("a print from inside the job")
+    return "logged"

@@ -15,6 +15,7 @@ from rest_framework.exceptions import ValidationError
 from jobs.services.submit import job_create, job_spec_build, system_user
 from jobs.worker.claim import job_claim
 from jobs.worker.run import job_execute
+from ops.logformat import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +31,13 @@ class JobTask(Task):
         if self.request.called_directly:
             return self.run(*args, **kwargs)  # a plain call: the function as declared
         job_id = self.request.id
-        job = job_claim(job_id=job_id, worker=self.request.hostname or "")
-        if job is None:
-            logger.info("job %s is not queued (finished, running elsewhere or deleted); skipping", job_id)
-            raise Ignore()
-        return job_execute(job=job, task=self)
+        with log_context(job_id=job_id, job_type=self.name):
+            job = job_claim(job_id=job_id, worker=self.request.hostname or "")
+            if job is None:
+                logger.info("job %s is not queued (finished, running elsewhere or deleted); skipping", job_id)
+                raise Ignore()
+            with log_context(attempt=job.attempts):
+                return job_execute(job=job, task=self)
 
     def apply_async(self, args=None, kwargs=None, task_id=None, *, owner=None, **options):
         """Celery's calling API submits a job, as POST /api/jobs/ does: `.delay(**params)`, or

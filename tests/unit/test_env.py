@@ -57,6 +57,11 @@ def test_it_requires_a_variable_without_default(monkeypatch):
         ({"CELERY_TASK_SOFT_TIME_LIMIT": "60", "CELERY_TASK_TIME_LIMIT": "60"}, "must be greater than"),
         ({"FLOWER_BASIC_AUTH": "admin"}, "FLOWER_BASIC_AUTH must look like user:password"),
         ({"LOG_LEVEL": "chatty"}, "is not a logging level"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' is neither text nor json"),
+        (
+            {"PROMETHEUS_MULTIPROC_DIR": "/surely/not/here"},
+            "PROMETHEUS_MULTIPROC_DIR='/surely/not/here' is not",
+        ),
     ],
 )
 def test_the_settings_module_fails_loudly_at_start_up_on_bad_values(env, message):
