@@ -15,8 +15,8 @@ RUN groupadd --system --gid 10001 app \
 WORKDIR /app
 
 # Dependencies first, in their own layer: editing the source does not reinstall them.
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.txt constraints.txt ./
+RUN pip install -r requirements.txt -c constraints.txt
 
 COPY . .
 

@@ -27,9 +27,10 @@ fi
 
 # The stamp records what was installed: the hash of the requirements files involved.
 stamp=.venv/.installed-$(basename "$REQUIREMENTS" .txt)
-digest=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
+digest=$(cat requirements*.txt constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   printf '\033[1m==> Installing %s into .venv\033[0m\n' "$REQUIREMENTS"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  # constraints.txt pins the transitive packages too, as the Dockerfile installs them.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" -c constraints.txt
   echo "$digest" >"$stamp"
 fi

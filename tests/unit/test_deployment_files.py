@@ -169,7 +169,7 @@ def test_it_keeps_local_state_and_history_out_of_the_build_context():
 
 def test_it_is_valid_against_the_compose_specification():
     schema = json.loads(read("deploy/schemas/compose-spec.json"))
-    jsonschema.validate(yaml.safe_load(read("docker-compose.yml")), schema)
+    jsonschema.Draft7Validator(schema).validate(yaml.safe_load(read("docker-compose.yml")))
 
 
 @pytest.mark.parametrize(
@@ -178,3 +178,22 @@ def test_it_is_valid_against_the_compose_specification():
 )
 def test_it_health_checks_each_process_with_its_own_probe(service, probe):
     assert probe in " ".join(services()[service]["healthcheck"]["test"])
+
+
+def pins(name: str) -> dict[str, str]:
+    """{normalised package name: version} of a pip requirements or constraints file."""
+    found = {}
+    for line in read(name).splitlines():
+        match = re.match(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", line.strip())
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return found
+
+
+def test_the_image_and_make_install_with_the_same_constraints_that_pin_every_requirement():
+    assert "-c constraints.txt" in read("scripts/venv.sh")
+    assert re.search(r"pip install -r requirements\.txt -c constraints\.txt", read("Dockerfile"))
+    constraints = pins("constraints.txt")
+    for requirements in ("requirements.txt", "requirements-dev.txt"):
+        for package, version in pins(requirements).items():
+            assert constraints.get(package) == version, (requirements, package)
