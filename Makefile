@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-run:  ## PostgreSQL, Redis, web, worker, beat and Flower in the foreground; Ctrl-C stops all
+run:  ## PostgreSQL, Redis, web, worker, beat and Flower in the foreground; Ctrl-C stops all (BROKER=rabbitmq: RabbitMQ too, as the broker)
 	@scripts/venv.sh requirements.txt
 	@scripts/stack.sh run
 

@@ -1,6 +1,6 @@
 """This process's Redis clients, one per purpose, each created on first use.
 
-- `redis_client()`: the Redis of the job events (SSE streams) and the locks: the broker's.
+- `redis_client()`: the Redis of the job events (SSE streams) and the locks (REDIS_URL).
 - `cache_redis()`: the cache's Redis (CACHE_URL): throttle counters, the active-job estimate.
   Plain redis-py rather than Django's cache API, so a counter costs one round trip (Django's
   `cache.incr` asks whether the key exists first) and holds an integer, not a pickle.
@@ -17,8 +17,9 @@ _cache_client: redis.Redis | None = None
 
 
 def redis_url() -> str:
-    """The Redis that holds the job event streams and the locks: the broker's."""
-    return settings.CELERY_BROKER_URL
+    """The Redis that holds the job event streams and the locks (REDIS_URL: the broker's, if
+    the broker is Redis)."""
+    return settings.REDIS_URL
 
 
 def redis_client() -> redis.Redis:

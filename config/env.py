@@ -5,6 +5,7 @@ typo in a deployment fails at start-up instead of surfacing as odd behaviour lat
 """
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -68,3 +69,20 @@ def env_credentials(name: str, default: str) -> tuple[str, str]:
     if not sep or not user or not password:
         raise ImproperlyConfigured(f"{name} must look like user:password (both parts non-empty).")
     return user, password
+
+
+def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str:
+    """A URL with one of `schemes`, a host, and a port that is a number if one is given."""
+    value = env_str(name, default)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError here)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a valid URL: {error}.") from None
+    if parts.scheme not in schemes:
+        raise ImproperlyConfigured(
+            f"{name} must be a {' or '.join(f'{s}://' for s in schemes)} URL, got {value!r}."
+        )
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"{name}={value!r} names no host.")
+    return value

@@ -12,7 +12,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from config.env import env_bool, env_credentials, env_int, env_list, env_str
+from config.env import env_bool, env_credentials, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -267,24 +267,31 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 _METRICS_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
 if _METRICS_DIR and not Path(_METRICS_DIR).is_dir():
     raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={_METRICS_DIR!r} is not a folder.")
-# The worker's own /metrics port, for a worker that runs apart from the web (a Kubernetes pod);
-# 0: none (on one machine, the web serves the worker's counts from the shared folder).
+# A worker's own /metrics port (0: none; on one machine the web serves its counts from the folder).
 WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)
 # Where people reach Flower, for links from the admin to a job's task.
 FLOWER_URL = env_str("FLOWER_URL", f"http://127.0.0.1:{FLOWER_PORT}").rstrip("/")
 
 # --- Celery (read by config/celery_app.py through the CELERY_ namespace) ---------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:63790/0")
-if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    raise ImproperlyConfigured(f"CELERY_BROKER_URL must be a redis:// URL, got {CELERY_BROKER_URL!r}.")
+# Redis or RabbitMQ (README, "Choosing a broker").
+_REDIS_SCHEMES = ("redis", "rediss")
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL", "redis://127.0.0.1:63790/0", schemes=(*_REDIS_SCHEMES, "amqp", "amqps", "pyamqp")
+)
+BROKER_IS_REDIS = urlsplit(CELERY_BROKER_URL).scheme in _REDIS_SCHEMES
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The home of the job events (SSE), the locks and the cache, whichever the broker is: by
+# default the broker's Redis; with RabbitMQ, a Redis of its own that must be named.
+REDIS_URL = env_url("REDIS_URL", CELERY_BROKER_URL if BROKER_IS_REDIS else None, schemes=_REDIS_SCHEMES)
 
 # Shared by every web process, so throttling counts a user's requests across all of them.
-# By default database 1 of the broker's Redis.
+# By default database 1 of REDIS_URL's server.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env_str("CACHE_URL", urlsplit(CELERY_BROKER_URL)._replace(path="/1").geturl()),
+        "LOCATION": env_url(
+            "CACHE_URL", urlsplit(REDIS_URL)._replace(path="/1").geturl(), schemes=_REDIS_SCHEMES
+        ),
         "KEY_PREFIX": "cache",
     }
 }
@@ -362,21 +369,31 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_VISIBILITY_TIMEOUT_S = env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600, minimum=60)
 if CELERY_VISIBILITY_TIMEOUT_S <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT_S must be greater than CELERY_TASK_TIME_LIMIT.")
-# If the worker loses Redis, stop long-running tasks: their messages go back to the queue.
+# If the worker loses the broker, stop long-running tasks: their messages go back to the queue.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # keep trying while Redis restarts
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True  # and while PostgreSQL restarts
 CELERY_RESULT_BACKEND_MAX_RETRIES = 20
-# Priorities 0-9 on Redis: one list per priority per queue, served most urgent first.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "priority_steps": list(range(10)),
-    "sep": ":",
-    "queue_order_strategy": "priority",
-    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
-    "socket_connect_timeout": 5,
-}
-CELERY_TASK_DEFAULT_PRIORITY = 4  # Redis order; the API's default priority 5
+if BROKER_IS_REDIS:
+    # Priorities 0-9 on Redis: one list per priority per queue, served most urgent first.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "priority_steps": list(range(10)),
+        "sep": ":",
+        "queue_order_strategy": "priority",
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
+        "socket_connect_timeout": 5,
+    }
+    CELERY_TASK_DEFAULT_PRIORITY = 4  # Redis serves 0 first: the API's default priority 5
+else:
+    # RabbitMQ: classic durable queues with priorities 0-9 (x-max-priority, which quorum queues
+    # only honour from RabbitMQ 4.0 on), and publisher confirms, so that a publish returns once
+    # the broker has the message. An unacknowledged message comes back when its consumer's
+    # connection goes; the broker's consumer_timeout must exceed CELERY_VISIBILITY_TIMEOUT_S
+    # (scripts/stack.sh sets 65 min), or it closes the channel of a worker on a long job.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_TASK_QUEUE_MAX_PRIORITY = 10
+    CELERY_TASK_DEFAULT_PRIORITY = 5  # RabbitMQ serves 9 first, as the API means it
 CELERY_TIMEZONE = TIME_ZONE
 # Celery's Django fixup closes every database connection before and after every task unless
 # this is set; jobs/apps.py closes them the way Django does for requests instead.

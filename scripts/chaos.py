@@ -1,8 +1,9 @@
-"""Chaos run: jobs in flight while workers, Redis and PostgreSQL are killed. Nothing may be lost,
+"""Chaos run: jobs in flight while workers, the broker and PostgreSQL are killed. Nothing may be lost,
 and no job's side effect may happen twice.
 
     make chaos                                  # 600 jobs, every fault, PostgreSQL down for 20 s
     python scripts/chaos.py --jobs 150 --postgres-down-s 5    # the short form `make test` runs
+    BROKER=rabbitmq python scripts/chaos.py ...               # with RabbitMQ as the broker
 
 It runs a private stack (PostgreSQL, Redis, web, two workers, beat) in .var/chaos-<pid>/ on
 free ports, submits `test.ledger` jobs over HTTP (each writes a ledger row keyed by job id in
@@ -10,7 +11,8 @@ its own transaction), and meanwhile:
 
   1. kill -9 the pool processes of worker A;
   2. kill -9 worker A's main process, and start a new worker;
-  3. kill -9 Redis, submit jobs while it is down, and start it again (its AOF is kept);
+  3. kill -9 the broker (Redis, or RabbitMQ), submit jobs while it is down, and start it again
+     (Redis keeps its AOF, RabbitMQ its durable queues);
   4. stop PostgreSQL (immediate shutdown) for --postgres-down-s seconds, submitting meanwhile.
 
 Then it waits for every accepted job (202) to reach a final status and prints one line:
@@ -55,15 +57,26 @@ class Stack:
     def __init__(self, var: Path):
         self.var = var
         self.logs = var / "logs"
-        self.pg_port, self.redis_port = free_port(), free_port()
+        self.pg_port, self.redis_port, self.rabbit_port = free_port(), free_port(), free_port()
         self.web_port = free_port()
+        # BROKER=rabbitmq (as make test's second pass sets): RabbitMQ carries the jobs, Redis
+        # keeps the events, locks and cache; the broker is what fault 3 kills.
+        self.broker = os.environ.get("BROKER", "redis")
+        broker_url = (
+            f"amqp://guest:guest@127.0.0.1:{self.rabbit_port}//"
+            if self.broker == "rabbitmq"
+            else f"redis://127.0.0.1:{self.redis_port}/0"
+        )
         self.env = {
             **os.environ,
             "STACK_VAR_DIR": str(var),
             "PG_PORT": str(self.pg_port),
             "REDIS_PORT": str(self.redis_port),
+            "RABBIT_PORT": str(self.rabbit_port),
+            "BROKER": self.broker,
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{self.pg_port}/jobs",
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "CELERY_BROKER_URL": broker_url,
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "DEBUG": "true",
             "LOG_LEVEL": "INFO",
             "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
@@ -113,8 +126,9 @@ class Stack:
         for name in list(self.processes):
             self.kill(name, signal.SIGTERM)
 
-    def redis_pid(self) -> int:
-        return int((self.var / "redis" / "redis.pid").read_text())
+    def broker_pid(self) -> int:
+        pid_file = "rabbitmq/rabbitmq.pid" if self.broker == "rabbitmq" else "redis/redis.pid"
+        return int((self.var / pid_file).read_text())
 
     def postgres_stop_immediately(self) -> None:
         pg_ctl = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")) or [shutil.which("pg_ctl")]
@@ -234,7 +248,8 @@ def prepare(stack: Stack) -> str:
 
 def run(args) -> dict:
     stack = Stack(ROOT / ".var" / f"chaos-{os.getpid()}")
-    say(f"private stack in {stack.var}: PostgreSQL :{stack.pg_port}, Redis :{stack.redis_port}")
+    broker = f", RabbitMQ :{stack.rabbit_port}" if stack.broker == "rabbitmq" else ""
+    say(f"private stack in {stack.var}: PostgreSQL :{stack.pg_port}, Redis :{stack.redis_port}{broker}")
     stack.servers_up()
     try:
         token = prepare(stack)
@@ -265,12 +280,12 @@ def run(args) -> dict:
         say("2. killed worker A's main process (kill -9) and started worker A2")
 
         time.sleep(args.pause_s)
-        os.kill(stack.redis_pid(), signal.SIGKILL)
-        say("3. killed Redis (kill -9); submitting while it is down")
+        os.kill(stack.broker_pid(), signal.SIGKILL)
+        say(f"3. killed the broker ({stack.broker}, kill -9); submitting while it is down")
         client.submit(args.during_redis_outage, batch=False)
         time.sleep(2)
         stack.servers_up()
-        say(f"   Redis started again; {len(client.accepted)} accepted so far")
+        say(f"   the broker started again; {len(client.accepted)} accepted so far")
 
         time.sleep(args.pause_s)
         stack.postgres_stop_immediately()

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Private PostgreSQL and Redis for one "stack", and what runs on top of them.
+# Private PostgreSQL and Redis (and RabbitMQ, when asked) for one "stack", and what runs on top.
 #
 #   scripts/stack.sh run            services, migrations, admin user, then web/worker/beat/flower (Ctrl-C stops all)
 #   scripts/stack.sh test [ARGS]    services, then lint, Django checks and pytest ARGS
 #   scripts/stack.sh bench [ARGS]   services (fsync on, as in production), then benchmarks/compare.py ARGS
 #   scripts/stack.sh up run|test    start that stack's PostgreSQL and Redis and leave them running
+#
+# BROKER=rabbitmq makes RabbitMQ the broker (Redis stays, for events, locks and the cache);
+# `test` starts RabbitMQ anyway, and runs the broker-dependent tests on it once more.
 #   scripts/stack.sh stop run|test  stop that stack's PostgreSQL and Redis
 #
 # Each stack keeps its data in .var/<stack>/ and listens on 127.0.0.1 ports of its own,
@@ -26,9 +29,9 @@ case "$MODE" in
 esac
 
 case "$STACK" in
-  run) PG_PORT=${PG_PORT:-54320}; REDIS_PORT=${REDIS_PORT:-63790} ;;
-  test) PG_PORT=${PG_PORT:-54321}; REDIS_PORT=${REDIS_PORT:-63791} ;;
-  bench) PG_PORT=${PG_PORT:-54322}; REDIS_PORT=${REDIS_PORT:-63792} ;;
+  run) PG_PORT=${PG_PORT:-54320}; REDIS_PORT=${REDIS_PORT:-63790}; RABBIT_PORT=${RABBIT_PORT:-56720} ;;
+  test) PG_PORT=${PG_PORT:-54321}; REDIS_PORT=${REDIS_PORT:-63791}; RABBIT_PORT=${RABBIT_PORT:-56721} ;;
+  bench) PG_PORT=${PG_PORT:-54322}; REDIS_PORT=${REDIS_PORT:-63792}; RABBIT_PORT=${RABBIT_PORT:-56722} ;;
   *) echo "unknown stack: $STACK (use run, test or bench)" >&2; exit 2 ;;
 esac
 
@@ -70,6 +73,16 @@ if [ -z "$PG_BIN" ]; then
 fi
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   apt_install "Redis" redis-server
+fi
+BROKER=${BROKER:-redis}
+case "$BROKER" in
+  redis | rabbitmq) ;;
+  *) die "BROKER=$BROKER: use redis or rabbitmq." ;;
+esac
+# Debian's RabbitMQ 3.10; its scripts in /usr/lib/rabbitmq/bin run as the calling user.
+RABBIT_BIN=/usr/lib/rabbitmq/bin
+if { [ "$BROKER" = rabbitmq ] || [ "$MODE" = test ] || [ "$MODE" = stop ]; } && [ ! -x "$RABBIT_BIN/rabbitmq-server" ]; then
+  [ "$MODE" = stop ] || apt_install "RabbitMQ" rabbitmq-server
 fi
 if [ "$MODE" = test ] && ! command -v openssl >/dev/null; then
   apt_install "OpenSSL (the tests make a certificate with it)" openssl
@@ -168,6 +181,50 @@ stop_redis() {
   fi
 }
 
+# --- RabbitMQ -----------------------------------------------------------------------------
+# A node of this stack's own: its name, ports, config and data under .var/<stack>/rabbitmq,
+# listening on loopback only (AMQP; Erlang distribution on the port 1000 below it; epmd),
+# without plugins.
+RABBIT_DIR=$VAR/rabbitmq
+RABBIT_NODE=jobs-$RABBIT_PORT@localhost  # unique per port: a chaos run beside the test stack
+rabbit() {
+  HOME=$RABBIT_DIR RABBITMQ_NODENAME=$RABBIT_NODE RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+    RABBITMQ_NODE_PORT=$RABBIT_PORT RABBITMQ_DIST_PORT=$((RABBIT_PORT - 1000)) ERL_CRASH_DUMP=$RABBIT_DIR/erl_crash.dump \
+    RABBITMQ_CONFIG_FILE=$RABBIT_DIR/rabbitmq RABBITMQ_ENABLED_PLUGINS_FILE=$RABBIT_DIR/enabled_plugins \
+    RABBITMQ_MNESIA_BASE=$RABBIT_DIR/mnesia RABBITMQ_LOG_BASE=$RABBIT_DIR/log \
+    RABBITMQ_PID_FILE=$RABBIT_DIR/rabbitmq.pid ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    "$@"
+}
+rabbit_running() { [ -f "$RABBIT_DIR/rabbitmq.pid" ] && kill -0 "$(cat "$RABBIT_DIR/rabbitmq.pid")" 2>/dev/null; }
+
+start_rabbitmq() {
+  mkdir -p "$RABBIT_DIR"
+  if rabbit_running; then
+    return 1
+  fi
+  # consumer_timeout: above CELERY_VISIBILITY_TIMEOUT_S (60 min by default), so that a worker
+  # on its longest job keeps its channel (README, "Choosing a broker").
+  cat >"$RABBIT_DIR/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$RABBIT_PORT
+consumer_timeout = 3900000
+CONF
+  echo "[]." >"$RABBIT_DIR/enabled_plugins"
+  # The test stack's queues start empty, as its Redis does (flushed before the tests).
+  [ "$MODE" = test ] && rm -rf "$RABBIT_DIR/mnesia"
+  say "Starting RabbitMQ on 127.0.0.1:$RABBIT_PORT (node $RABBIT_NODE, data in $RABBIT_DIR)"
+  rm -f "$RABBIT_DIR/rabbitmq.pid"
+  rabbit "$RABBIT_BIN/rabbitmq-server" >"$RABBIT_DIR/server.log" 2>&1 &
+  rabbit "$RABBIT_BIN/rabbitmqctl" -q wait --timeout 60 "$RABBIT_DIR/rabbitmq.pid" >/dev/null 2>&1 \
+    || die "RabbitMQ did not start on port $RABBIT_PORT; see $RABBIT_DIR/server.log"
+}
+
+stop_rabbitmq() {
+  if rabbit_running; then
+    rabbit "$RABBIT_BIN/rabbitmqctl" -q stop "$RABBIT_DIR/rabbitmq.pid" >/dev/null 2>&1 || true
+  fi
+}
+
 # --- What a stack runs ----------------------------------------------------------------------
 STARTED=()
 stop_started() {
@@ -181,8 +238,16 @@ start_services() {
   if start_pg; then STARTED+=(pg); fi
   ensure_database
   if start_redis; then STARTED+=(redis); fi
+  if [ "$BROKER" = rabbitmq ] || [ "$MODE" = test ]; then
+    if start_rabbitmq; then STARTED+=(rabbitmq); fi
+  fi
   export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/jobs"
-  export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  RABBITMQ_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT//"
+  if [ "$BROKER" = rabbitmq ]; then
+    export CELERY_BROKER_URL=$RABBITMQ_URL REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  else
+    export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  fi
   export DEBUG=${DEBUG:-true}
 }
 
@@ -213,6 +278,7 @@ run_stack() {
   Token for curl    curl -s -X POST http://127.0.0.1:$WEB_PORT/api/auth/token/ -d username=$ADMIN_USERNAME -d password=$ADMIN_PASSWORD
 
   PostgreSQL 127.0.0.1:$PG_PORT and Redis 127.0.0.1:$REDIS_PORT keep their data in .var/run/.
+  The broker is $CELERY_BROKER_URL (BROKER=$BROKER).
   Press Ctrl-C to stop everything.
 
 EOF
@@ -231,6 +297,12 @@ test_stack() {
   say "makemigrations --check"; python manage.py makemigrations --check --dry-run
   say "OpenAPI schema (no warnings)"; python manage.py spectacular --validate --fail-on-warn --file /dev/null
   say "pytest"; pytest "$@"
+  if [ $# = 0 ]; then
+    # The tests of what the broker carries, again with RabbitMQ as the broker (README, "Tests").
+    say "pytest -m broker, on RabbitMQ"
+    BROKER=rabbitmq CELERY_BROKER_URL=$RABBITMQ_URL REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" \
+      pytest -m broker -p no:cacheprovider
+  fi
 }
 
 bench_stack() {
@@ -245,7 +317,7 @@ case "$MODE" in
   up)
     start_services
     STARTED=()  # leave them running
-    echo "export DATABASE_URL=$DATABASE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL DEBUG=$DEBUG"
+    echo "export DATABASE_URL=$DATABASE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL ${REDIS_URL:+REDIS_URL=$REDIS_URL }DEBUG=$DEBUG"
     ;;
-  stop) stop_pg; stop_redis ;;
+  stop) stop_pg; stop_redis; stop_rabbitmq ;;
 esac

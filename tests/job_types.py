@@ -15,7 +15,7 @@ def effects_key(job_id) -> str:
 
 
 def effect_count(job_id) -> int:
-    return int(redis.Redis.from_url(settings.CELERY_BROKER_URL).get(effects_key(job_id)) or 0)
+    return int(redis.Redis.from_url(settings.REDIS_URL).get(effects_key(job_id)) or 0)
 
 
 class CountParams(serializers.Serializer):
@@ -25,7 +25,7 @@ class CountParams(serializers.Serializer):
 @job_type("test.count", params=CountParams)
 def count(ctx, *, sleep_s):
     """Record one side effect per run in Redis, keyed by job id, so duplicates can be counted."""
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).incr(effects_key(ctx.job_id))
+    redis.Redis.from_url(settings.REDIS_URL).incr(effects_key(ctx.job_id))
     time.sleep(sleep_s)
     return "counted"
 

@@ -4,6 +4,7 @@ import logging
 
 from celery import current_app
 from celery.app.task import Context
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,10 +37,15 @@ def _publish_options(job: Job) -> dict:
         "kwargs": job.params,
         "task_id": str(job.pk),
         "queue": job.queue,
-        # The Redis transport serves priority 0 first; our API says 9 is the most urgent.
-        "priority": 9 - job.priority,
+        "priority": broker_priority(job.priority),
         "ignore_result": True,  # as the task declares: the finish stores the outcome itself
     }
+
+
+def broker_priority(priority: int) -> int:
+    """The message priority of an API priority (9 the most urgent): RabbitMQ serves the highest
+    number first, as the API means it; kombu's Redis transport serves 0 first."""
+    return 9 - priority if settings.BROKER_IS_REDIS else priority
 
 
 def job_publish(*, job: Job) -> None:

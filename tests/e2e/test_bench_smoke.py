@@ -23,7 +23,7 @@ def figures():
     # Its own PostgreSQL and Redis, under the repository (the 'postgres' user must reach them).
     var = ROOT / ".var" / f"bench-smoke-{uuid.uuid4().hex[:8]}"
     out = var / "result.json"
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}}
     env.update(STACK_VAR_DIR=str(var), PG_PORT=str(free_port()), REDIS_PORT=str(free_port()))
     try:
         run = subprocess.run(

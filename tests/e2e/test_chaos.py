@@ -4,9 +4,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.broker
 def test_no_accepted_job_is_lost_or_doubled_while_workers_redis_and_postgres_are_killed():
     result = subprocess.run(
         [sys.executable, "scripts/chaos.py", "--jobs", "150", "--postgres-down-s", "5", "--timeout-s", "180"],

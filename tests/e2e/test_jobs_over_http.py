@@ -13,6 +13,7 @@ from tests.e2e.helpers import get_job, submit, wait_until_finished
 from tests.job_types import effect_count
 
 
+@pytest.mark.broker
 @pytest.mark.parametrize(
     ("type", "params", "result"),
     [
@@ -37,6 +38,7 @@ def test_division_by_zero_ends_failed_with_the_error(live_api):
     assert job["error"] == {"type": "ZeroDivisionError", "message": "division by zero"}
 
 
+@pytest.mark.broker
 def test_countdown_progress_is_visible_before_it_finishes(live_api):
     job_id = submit(live_api, "demo.countdown", word="liftoff", steps=4, delay_s=0.5).json()["id"]
     seen = []

@@ -2,12 +2,15 @@
 
 import time
 
+import pytest
+
 from jobs.models import Job
 from tests.conftest import wait_for
 from tests.e2e.helpers import get_job, post, read_events, submit, wait_for_status, wait_until_finished
 from tests.job_types import effect_count
 
 
+@pytest.mark.broker
 def test_the_event_stream_delivers_progress_in_order_and_ends_with_the_result(live_api):
     job_id = submit(live_api, "demo.countdown", word="go", steps=4, delay_s=0.3).json()["id"]
     events = read_events(live_api, job_id)
@@ -36,6 +39,7 @@ def test_the_event_stream_of_a_finished_job_is_its_snapshot(live_api):
     assert events[0]["data"]["result"] == 2
 
 
+@pytest.mark.broker
 def test_a_cancelled_queued_job_never_starts(live_api, celery_worker):
     # Both worker processes busy, so the next job waits in the queue.
     blockers = [submit(live_api, "test.sleep", seconds=2).json()["id"] for _ in range(2)]
@@ -53,6 +57,7 @@ def test_a_cancelled_queued_job_never_starts(live_api, celery_worker):
     assert effect_count(job_id) == 0
 
 
+@pytest.mark.broker
 def test_a_running_job_is_stopped_by_cancel_cooperatively_or_by_termination(live_api):
     cooperative = submit(live_api, "demo.countdown", word="w", steps=50, delay_s=0.2).json()["id"]
     blunt = submit(live_api, "test.sleep", seconds=30).json()["id"]
@@ -71,6 +76,7 @@ def test_a_running_job_is_stopped_by_cancel_cooperatively_or_by_termination(live
     assert post(live_api, f"/api/jobs/{after}/cancel/").status_code == 409
 
 
+@pytest.mark.broker
 def test_a_transient_error_is_retried_and_every_attempt_is_kept(live_api):
     job_id = submit(live_api, "test.flaky", failures=1).json()["id"]
     job = wait_until_finished(live_api, job_id)
@@ -81,6 +87,7 @@ def test_a_transient_error_is_retried_and_every_attempt_is_kept(live_api):
     assert second["error"] is None
 
 
+@pytest.mark.broker
 def test_a_failed_job_can_be_retried_by_hand(live_api):
     job_id = submit(live_api, "test.fail_first").json()["id"]
     assert wait_until_finished(live_api, job_id)["status"] == "failed"
@@ -109,6 +116,7 @@ def test_a_job_past_its_soft_time_limit_fails_with_time_limit_exceeded(live_api)
     }
 
 
+@pytest.mark.broker
 def test_a_scheduled_job_waits_for_its_time_and_runs_exactly_once(live_api):
     response = live_api.post(
         f"{live_api.base_url}/api/jobs/", json={"type": "test.count", "params": {}, "delay_s": 5}, timeout=10
@@ -188,6 +196,7 @@ def test_an_idempotency_key_replays_the_job_and_refuses_a_changed_body(live_api)
     assert effect_count(first.json()["id"]) == 1
 
 
+@pytest.mark.broker
 def test_a_job_whose_pool_process_is_killed_runs_again_at_once(live_api, celery_worker):
     import os
     import signal

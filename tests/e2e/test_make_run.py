@@ -24,7 +24,7 @@ def stack_dir():
 
 @pytest.fixture
 def stack_env(stack_dir):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}}
     env.update(
         STACK_VAR_DIR=str(stack_dir),
         PG_PORT=str(free_port()),

@@ -91,7 +91,7 @@ def test_a_thousand_streams_each_get_their_terminal_event_from_a_bulk_cancel_ove
     async def follow():
         crowd = Crowd(host="127.0.0.1", port=port_of(live_api.base_url), token=token_of(live_api))
         await crowd.open(job_ids, timeout=120)
-        connections = await asyncio.to_thread(stream_connections, settings.CELERY_BROKER_URL)
+        connections = await asyncio.to_thread(stream_connections, settings.REDIS_URL)
         threads = len(os.listdir(f"/proc/{web_process.popen.pid}/task"))
         answer = await asyncio.to_thread(bulk_cancel, live_api, live_api.base_url, job_ids)
         await crowd.wait(lambda s: s.terminal is not None, timeout=60, what="terminal events")

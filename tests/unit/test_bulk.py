@@ -296,3 +296,11 @@ def test_a_bulk_retry_in_chunks_gives_every_job_its_outcome(user, publish):
     assert set(Job.objects.filter(pk__in=[j.pk for j in failed]).values_list("status", flat=True)) == {
         "queued"
     }
+
+
+@pytest.mark.parametrize("redis_broker, expected", [(True, [9, 4, 0]), (False, [0, 5, 9])])
+def test_the_api_priority_becomes_the_brokers_own_order(settings, redis_broker, expected):
+    from jobs.services.publish import broker_priority
+
+    settings.BROKER_IS_REDIS = redis_broker
+    assert [broker_priority(priority) for priority in (0, 5, 9)] == expected

@@ -167,9 +167,10 @@ def test_it_keeps_local_state_and_history_out_of_the_build_context():
     assert {".git", ".venv", ".var", "**/__pycache__", ".env"} <= patterns
 
 
-def test_it_is_valid_against_the_compose_specification():
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.rabbitmq.yml"])
+def test_it_is_valid_against_the_compose_specification(name):
     schema = json.loads(read("deploy/schemas/compose-spec.json"))
-    jsonschema.Draft7Validator(schema).validate(yaml.safe_load(read("docker-compose.yml")))
+    jsonschema.Draft7Validator(schema).validate(yaml.safe_load(read(name)))
 
 
 @pytest.mark.parametrize(
@@ -197,3 +198,13 @@ def test_the_image_and_make_install_with_the_same_constraints_that_pin_every_req
     for requirements in ("requirements.txt", "requirements-dev.txt"):
         for package, version in pins(requirements).items():
             assert constraints.get(package) == version, (requirements, package)
+
+
+def test_the_rabbitmq_file_makes_rabbitmq_every_app_services_broker_and_keeps_redis():
+    override = yaml.safe_load(read("docker-compose.rabbitmq.yml"))["services"]
+    for service in APP_SERVICES:
+        environment = override[service]["environment"]
+        assert urlparse(environment["CELERY_BROKER_URL"]).scheme == "amqp"
+        assert urlparse(environment["CELERY_BROKER_URL"]).hostname == "rabbitmq"
+        assert urlparse(environment["REDIS_URL"]).hostname == "redis"
+        assert override[service]["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}

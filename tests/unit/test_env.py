@@ -53,7 +53,17 @@ def test_it_requires_a_variable_without_default(monkeypatch):
     [
         ({"DEBUG": "false", "SECRET_KEY": ""}, "Set the SECRET_KEY environment variable"),
         ({"DATABASE_URL": "sqlite:///db.sqlite3"}, "DATABASE_URL must be a postgres:// URL"),
-        ({"CELERY_BROKER_URL": "amqp://localhost"}, "CELERY_BROKER_URL must be a redis:// URL"),
+        ({"CELERY_BROKER_URL": "kafka://localhost"}, "CELERY_BROKER_URL must be a redis:// or rediss://"),
+        (
+            {"CELERY_BROKER_URL": "redis://localhost:notaport/0"},
+            "CELERY_BROKER_URL='redis://localhost:notaport/0' is not",
+        ),
+        ({"CELERY_BROKER_URL": "redis:///0"}, "CELERY_BROKER_URL='redis:///0' names no host"),
+        ({"CELERY_BROKER_URL": "amqp://localhost//"}, "Set the REDIS_URL environment variable"),
+        (
+            {"CELERY_BROKER_URL": "amqp://localhost//", "REDIS_URL": "http://x"},
+            "REDIS_URL must be a redis://",
+        ),
         ({"CELERY_TASK_SOFT_TIME_LIMIT": "60", "CELERY_TASK_TIME_LIMIT": "60"}, "must be greater than"),
         ({"FLOWER_BASIC_AUTH": "admin"}, "FLOWER_BASIC_AUTH must look like user:password"),
         ({"LOG_LEVEL": "chatty"}, "is not a logging level"),
@@ -129,3 +139,23 @@ def test_the_repository_holds_no_secrets():
             if any(re.search(p, line) for p in patterns) and not any(word in line for word in placeholders):
                 found.append(f"{name}:{number}")
     assert found == []
+
+
+def test_rabbitmq_as_the_broker_gets_priority_queues_and_publisher_confirms():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    }
+    shown = (
+        "from django.conf import settings as s; print(s.BROKER_IS_REDIS, s.CELERY_TASK_QUEUE_MAX_PRIORITY,"
+        " s.CELERY_BROKER_TRANSPORT_OPTIONS, s.CACHES['default']['LOCATION'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", shown], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.stdout.split("\n")[-2] == "False 10 {'confirm_publish': True} redis://127.0.0.1:6379/1", (
+        result
+    )

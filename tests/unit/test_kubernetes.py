@@ -158,3 +158,14 @@ def test_the_keda_queries_count_the_backlog_in_the_ledger_into_replicas(user):
     assert (keda_replicas("default"), keda_replicas("long")) == (3, 1)
     jobs("default", JobStatus.QUEUED, 1000)
     assert keda_replicas("default") == 20  # maxReplicaCount
+
+
+def test_the_rabbitmq_overlay_makes_rabbitmq_the_broker_and_keeps_redis():
+    overlay = BASE.parent / "overlays" / "rabbitmq"
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["../../base"]
+    (patch,) = [yaml.safe_load((overlay / p["path"]).read_text()) for p in kustomization["patches"]]
+    kubernetes_validate.validate(patch, KUBERNETES_VERSION, strict=True)
+    assert patch["metadata"]["name"] == named("Secret", "jobservice-secrets")["metadata"]["name"]
+    assert patch["stringData"]["CELERY_BROKER_URL"].startswith("amqp://")
+    assert patch["stringData"]["REDIS_URL"].startswith("redis://")

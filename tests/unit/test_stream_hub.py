@@ -25,7 +25,7 @@ def publish(job_id, **data):
 
 def hub_connections() -> int:
     """The stream connections this process holds."""
-    clients = redis.Redis.from_url(settings.CELERY_BROKER_URL).client_list()
+    clients = redis.Redis.from_url(settings.REDIS_URL).client_list()
     return stream_hub.connections_by_process(clients).get(os.getpid(), 0)
 
 
