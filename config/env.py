@@ -5,6 +5,7 @@ typo in a deployment fails at start-up instead of surfacing as odd behaviour lat
 """
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -86,3 +87,30 @@ def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str:
     if not parts.hostname:
         raise ImproperlyConfigured(f"{name}={value!r} names no host.")
     return value
+
+
+def env_file_load(default: Path) -> None:
+    """Fill the variables not set from a file of NAME=value lines, as cookiecutter-django reads
+    its .env: the file ENV_FILE names, or `default` if there is one; ENV_FILE= (empty) reads
+    none. A variable set in the environment wins over the file. `make run` writes the .env that
+    lets a plain shell reach its stack (README, "From a shell"); without one nothing changes.
+    """
+    named = os.environ.get("ENV_FILE")
+    if named == "":
+        return
+    path = Path(named) if named else default
+    if not path.is_file():
+        if named:
+            raise ImproperlyConfigured(f"ENV_FILE={named!r} is not a file.")
+        return
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.removeprefix("export ").partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise ImproperlyConfigured(f"{path}, line {number}: expected NAME=value, got {line!r}.")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(name.strip(), value)

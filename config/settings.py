@@ -12,9 +12,10 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from config.env import env_bool, env_credentials, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_credentials, env_file_load, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+env_file_load(BASE_DIR / ".env")  # only what `make run` wrote, for a plain shell; none in production
 
 DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET_KEY = "django-insecure-dev-only-key-do-not-use-in-production"
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_results",
     "django_celery_beat",
+    "django_tasks",
     "jobs",
     "webhooks",
     "reports",
@@ -89,11 +91,9 @@ TEMPLATES = [
 _DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:54320/jobs")
 if not _DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got {_DATABASE_URL!r}.")
-# The web server runs each request's view on a thread of its own (ASGI), so a connection kept
-# per thread (CONN_MAX_AGE) is never reused there: it would open a PostgreSQL session per request.
-# It borrows from a psycopg pool instead, turned on by the web's entry points (config/asgi.py,
-# config/wsgi.py). Celery's prefork worker keeps one persistent connection per process, because
-# a pool's connections and threads do not survive the fork into pool processes.
+# The web (ASGI) runs each view on a thread of its own, where a per-thread connection (CONN_MAX_AGE)
+# would be a PostgreSQL session per request: it borrows from a psycopg pool (config/asgi.py, wsgi.py).
+# The prefork worker keeps one connection per process: a pool does not survive the fork.
 DATABASE_POOL = env_bool("DATABASE_POOL", False)
 # Connections per web process at most; the web holds WEB_CONCURRENCY times this at most. A
 # request that finds them all busy waits up to DATABASE_POOL_TIMEOUT_S, then gets a 503.
@@ -176,8 +176,7 @@ if LOG_FORMAT == "json":
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
     }
 
-# --- Email (the email.send job type) ---------------------------------------------------
-# With EMAIL_HOST set, mail goes out over SMTP; otherwise it is printed by the worker.
+# --- Email (the email.send job type): SMTP with EMAIL_HOST set, else printed by the worker ---
 EMAIL_HOST = env_str("EMAIL_HOST", "")
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend"
@@ -223,9 +222,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Jobs ------------------------------------------------------------------------------
-# Modules imported at start-up whose @job_type decorators fill the registry.
 # A user with this many unfinished jobs gets 429 on further submits until some finish.
 JOB_MAX_ACTIVE_PER_USER = env_int("JOB_MAX_ACTIVE_PER_USER", 10_000, minimum=1)
+# Modules imported at start-up whose @job_type decorators fill the registry.
 JOB_TYPE_MODULES = env_list(
     "JOB_TYPE_MODULES", ["jobs.builtin_types", "jobs.builtin_io_types", "reports.job_types"]
 )
@@ -249,6 +248,8 @@ JOB_EVENTS_MAX_STREAM_S = env_int("JOB_EVENTS_MAX_STREAM_S", 3600, minimum=10)
 # Outgoing requests (webhooks, http.fetch) refuse private, loopback, link-local and metadata
 # addresses. Loopback can be allowed for local testing only.
 OUTBOUND_ALLOW_LOOPBACK = env_bool("OUTBOUND_ALLOW_LOOPBACK", False)
+# Django's Tasks API: `@task` functions enqueue into the ledger (README, "Using Django's Tasks API").
+TASKS = {"default": {"BACKEND": "jobs.tasks_api.backend.LedgerBackend"}}
 
 ADMIN_USERNAME = env_str("ADMIN_USERNAME", "admin")
 ADMIN_PASSWORD = env_str("ADMIN_PASSWORD", "admin")
@@ -261,9 +262,8 @@ BIND_HOST = env_str("BIND_HOST", "127.0.0.1")
 
 # /metrics (ops/exposition.py): open when empty, else it asks for `Authorization: Bearer <token>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
-# prometheus-client's multiprocess folder, shared by the processes whose counts add up (bin/web
-# and bin/worker set it). prometheus-client reads the variable itself; checked here so that a
-# typo fails at start-up rather than as counts that silently go missing.
+# prometheus-client's multiprocess folder, where the counts of bin/web and bin/worker add up; it
+# reads the variable itself, checked here so that a typo fails at start-up, not as lost counts.
 _METRICS_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
 if _METRICS_DIR and not Path(_METRICS_DIR).is_dir():
     raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={_METRICS_DIR!r} is not a folder.")
@@ -357,9 +357,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 # --- Delivery: how a job survives crashes (the README's "Delivery guarantees" explains) ---
 # Acknowledge a message after the job ran, not before: a killed worker cannot swallow a job.
-# When a pool process dies mid-job, Celery reports WorkerLostError (jobs/tasks.py) and the job
-# is queued again from the ledger as a new attempt; requeueing the old message instead would
-# only bring back a delivery the claim ignores. Running twice is harmless (the claim).
+# A pool process dying mid-job is WorkerLostError (jobs/worker/outcomes.py): the ledger queues a
+# new attempt; the old message would only be a delivery the claim ignores.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 # With late acks, a prefetched message is stuck behind a long job; take one at a time.

@@ -86,6 +86,7 @@ class JobAdmin(ReadOnlyAdmin):
     # Each filter wants an index on (column, -created_at); type and queue do not have one yet.
     list_filter = [
         "status",
+        "kind",
         JobTypeFilter,
         JobQueueFilter,
         ("created_at", admin.DateFieldListFilter),
@@ -100,6 +101,7 @@ class JobAdmin(ReadOnlyAdmin):
     readonly_fields = [
         "id",
         "owner",
+        "kind",
         "type",
         "status_display",
         "attempts",
@@ -125,7 +127,7 @@ class JobAdmin(ReadOnlyAdmin):
         "duration_display",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "owner", "type", "status_display", "attempts", "params_display"]}),
+        (None, {"fields": ["id", "owner", "kind", "type", "status_display", "attempts", "params_display"]}),
         (
             "Progress",
             {"fields": ["progress_display", "progress_current", "progress_total", "progress_message"]},

@@ -22,6 +22,7 @@ class JobsConfig(AppConfig):
         from jobs.metrics import LedgerCollector
         from jobs.services.workflows import on_job_finished
         from jobs.signals import job_finished
+        from jobs.tasks_api.runner import send_task_finished
         from jobs.worker.outcomes import (
             fail_job_of_unknown_type,
             record_lost_or_killed_job,
@@ -39,6 +40,7 @@ class JobsConfig(AppConfig):
         task_prerun.connect(_close_old_connections, weak=False, dispatch_uid="jobs.close_db_prerun")
         task_postrun.connect(_close_old_connections, weak=False, dispatch_uid="jobs.close_db_postrun")
         job_finished.connect(on_job_finished, weak=False, dispatch_uid="jobs.workflows")
+        job_finished.connect(send_task_finished, weak=False, dispatch_uid="jobs.tasks_api")
         task_failure.connect(record_lost_or_killed_job, weak=False, dispatch_uid="jobs.lost_or_killed")
         task_unknown.connect(fail_job_of_unknown_type, weak=False, dispatch_uid="jobs.unknown_type")
         # Flower's Revoke and Terminate, `celery control revoke`: the ledger is told.

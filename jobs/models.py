@@ -16,6 +16,11 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class JobKind(models.TextChoices):
+    TYPE = "type", "Job type"  # a @job_type, submitted through the API, the CLI or Celery's calling API
+    TASK = "task", "Django task"  # a Django Tasks API task (jobs/tasks_api/); its type is the task's path
+
+
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 CANCELLABLE_STATUSES = frozenset(JobStatus) - TERMINAL_STATUSES
 RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
@@ -58,6 +63,7 @@ class Job(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=8, choices=JobKind, default=JobKind.TYPE)
     type = models.CharField(max_length=100)
     params = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=16, choices=JobStatus, default=JobStatus.QUEUED)
@@ -102,6 +108,8 @@ class Job(models.Model):
             models.Index(fields=["status", "-created_at"], name="job_status_created"),
             models.Index(fields=["type", "-created_at"], name="job_type_created"),
             models.Index(fields=["queue", "-created_at"], name="job_queue_created"),
+            # The admin's "Django task" filter; most jobs are of a job type, and skip this index.
+            models.Index(fields=["-created_at"], name="job_task_created", condition=models.Q(kind="task")),
             # Reports select the jobs that finished in their window.
             models.Index(
                 fields=["finished_at"], name="job_finished_at", condition=models.Q(finished_at__isnull=False)

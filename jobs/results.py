@@ -58,7 +58,7 @@ def task_results_store_alike(row: TaskResult, *, per_task: dict[str, list]) -> N
     cancel share their outcome, and building a thousand rows cost more than the write.
 
     `per_task` holds the columns that differ, one list each in the same order: `task_id`, and
-    whichever of the others (`task_name`, `task_kwargs`, `worker`, `date_started`) each task
+    whichever of the others (`task_name`, `task_args`, `task_kwargs`, `worker`, `date_started`) each task
     has its own of.
     """
     columns, values = _columns_and_values(row)

@@ -4,8 +4,10 @@ from celery import shared_task
 from celery.worker import state as worker_state
 from celery.worker.control import control_command
 
-from jobs.services.publish import job_dispatch_due
+from jobs.services.publish import DJANGO_TASK_CELERY_NAME, job_dispatch_due
 from jobs.services.recover import jobs_reconcile
+from jobs.tasks_api.ledger import task_import
+from jobs.tasks_api.runner import DjangoTaskJob
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,12 @@ def reconcile():
     outcome = jobs_reconcile()
     if outcome.get("requeued") or outcome.get("republished"):
         logger.warning("reconciler: %s", outcome)
+
+
+@shared_task(name=DJANGO_TASK_CELERY_NAME, base=DjangoTaskJob)
+def django_task(path, *args, **kwargs):
+    """Run the Django Tasks API task at `path` (its job's type) with the job's arguments."""
+    return task_import(path).call(*args, **kwargs)
 
 
 @control_command(args=[("job_id", str)], signature="<job_id>")

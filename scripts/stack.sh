@@ -251,6 +251,28 @@ start_services() {
   export DEBUG=${DEBUG:-true}
 }
 
+# The git-ignored .env the settings read (config/env.py), so that manage.py in another shell
+# reaches this stack with nothing exported. ENV_FILE names another file; ENV_FILE= writes none.
+# A .env that make run did not write is left alone.
+ENV_FILE_HEADER="# Written by make run"
+write_env_file() {
+  local file=${ENV_FILE-$ROOT/.env}
+  [ -n "$file" ] || return 0
+  if [ -f "$file" ] && [ "$(head -c ${#ENV_FILE_HEADER} "$file")" != "$ENV_FILE_HEADER" ]; then
+    say "Leaving $file as it is: make run did not write it"
+    return 0
+  fi
+  {
+    echo "$ENV_FILE_HEADER at each start: manage.py in any shell of this folder reaches this stack."
+    echo "# Exported variables win over these lines. Without this file the production defaults hold."
+    echo "DATABASE_URL=$DATABASE_URL"
+    echo "CELERY_BROKER_URL=$CELERY_BROKER_URL"
+    [ -z "${REDIS_URL:-}" ] || echo "REDIS_URL=$REDIS_URL"
+    echo "DEBUG=$DEBUG"
+    echo "PROMETHEUS_MULTIPROC_DIR=$PROMETHEUS_MULTIPROC_DIR"
+  } >"$file"
+}
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 run_stack() {
@@ -266,6 +288,7 @@ run_stack() {
   # start: a new run counts from zero, and no dead process's files pile up.
   export PROMETHEUS_MULTIPROC_DIR="$VAR/metrics"
   rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+  write_env_file
   say "Migrating, creating the admin user and collecting static files"
   bin/release
   python manage.py collectstatic --noinput --verbosity 0
@@ -276,6 +299,7 @@ run_stack() {
   OpenAPI docs      http://127.0.0.1:$WEB_PORT/api/docs/
   Flower            http://127.0.0.1:$FLOWER_PORT/           basic auth $FLOWER_BASIC_AUTH
   Token for curl    curl -s -X POST http://127.0.0.1:$WEB_PORT/api/auth/token/ -d username=$ADMIN_USERNAME -d password=$ADMIN_PASSWORD
+  From a shell      .venv/bin/python manage.py jobs      (reads ${ENV_FILE-.env}, written now; nothing to export)
 
   PostgreSQL 127.0.0.1:$PG_PORT and Redis 127.0.0.1:$REDIS_PORT keep their data in .var/run/.
   The broker is $CELERY_BROKER_URL (BROKER=$BROKER).
@@ -286,6 +310,8 @@ EOF
 }
 
 test_stack() {
+  # The tests set every variable they mean; a .env from make run must not fill the others.
+  export ENV_FILE=
   # The whole suite (no pytest arguments) runs its broker tests on RabbitMQ too.
   if [ $# = 0 ]; then TEST_ON_RABBITMQ=1; fi
   start_services
@@ -308,6 +334,7 @@ test_stack() {
 }
 
 bench_stack() {
+  export ENV_FILE=
   start_services
   PG_LOG="$PG_DATA/server.log" PG_PORT=$PG_PORT REDIS_PORT=$REDIS_PORT python benchmarks/compare.py "$@"
 }
@@ -319,7 +346,7 @@ case "$MODE" in
   up)
     start_services
     STARTED=()  # leave them running
-    echo "export DATABASE_URL=$DATABASE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL ${REDIS_URL:+REDIS_URL=$REDIS_URL }DEBUG=$DEBUG"
+    echo "export DATABASE_URL=$DATABASE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL ${REDIS_URL:+REDIS_URL=$REDIS_URL }DEBUG=$DEBUG ENV_FILE="
     ;;
   stop) stop_pg; stop_redis; stop_rabbitmq ;;
 esac

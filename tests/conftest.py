@@ -50,6 +50,7 @@ def publish():
     (kwargs, task_id, queue, priority...) for each job message; other tasks are sent as usual."""
     from celery import current_app
 
+    import jobs.tasks  # noqa: F401 (registers jobs.django_task, as the worker's autodiscovery does)
     from jobs.worker.task import JobTask
 
     app = current_app._get_current_object()
@@ -73,13 +74,15 @@ def run_on_publish(publish):
 
 
 def run_job(job_id):
-    """Run a job in this process as a worker would, through its type's task (eager: unit tests only)."""
+    """Run a job in this process as a worker would, through its message's task (eager: unit tests only)."""
     from celery import current_app
 
     from jobs.models import Job
+    from jobs.services.publish import task_message_of
 
     job = Job.objects.get(pk=job_id)
-    return current_app.tasks[job.type].apply(kwargs=job.params, task_id=str(job.pk))
+    name, args, kwargs = task_message_of(kind=job.kind, type_name=job.type, params=job.params)
+    return current_app.tasks[name].apply(args=args, kwargs=kwargs, task_id=str(job.pk))
 
 
 @pytest.fixture

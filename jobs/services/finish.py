@@ -34,7 +34,7 @@ def job_finish(*, job: Job, task, status: str, result=None, exc: BaseException |
     if task is not None:
         request = task.request
     else:
-        request = task_request_of(job_id=job.pk, type_name=job.type, params=job.params)
+        request = task_request_of(job_id=job.pk, kind=job.kind, type_name=job.type, params=job.params)
     with results.task_result_captured() as captured:
         if exc is None:
             current_app.backend.store_result(str(job.pk), result, states.SUCCESS, request=request)
@@ -68,6 +68,7 @@ def job_finish(*, job: Job, task, status: str, result=None, exc: BaseException |
         return False
     on_finished_commit(
         job_id=job.pk,
+        kind=job.kind,
         type_name=job.type,
         workflow_id=job.workflow_id,
         callback_url=job.callback_url,
@@ -93,14 +94,21 @@ _FINISH_SQL = f"""
 """
 
 
-def on_finished_commit(*, job_id, type_name: str, workflow_id, callback_url: str, status: str) -> None:
+def on_finished_commit(
+    *, job_id, kind: str, type_name: str, workflow_id, callback_url: str, status: str
+) -> None:
     """After the terminal status commits, count it and tell the listeners: the job's workflow,
-    webhooks."""
+    webhooks, and Django's task_finished for a Django task (jobs/tasks_api/runner.py)."""
 
     def finished():
         JOBS_FINISHED.labels(type_name, status).inc()
         job_finished.send(
-            sender=Job, job_id=job_id, status=status, workflow_id=workflow_id, callback_url=callback_url
+            sender=Job,
+            job_id=job_id,
+            kind=kind,
+            status=status,
+            workflow_id=workflow_id,
+            callback_url=callback_url,
         )
 
     transaction.on_commit(finished)

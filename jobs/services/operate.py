@@ -23,7 +23,13 @@ from jobs.models import (
 )
 from jobs.registry import job_type_get
 from jobs.services.finish import on_finished_commit
-from jobs.services.publish import params_repr, publish_on_commit, task_request_of
+from jobs.services.publish import (
+    args_repr,
+    params_repr,
+    publish_on_commit,
+    task_message_of,
+    task_request_of,
+)
 
 
 class Outcome(NamedTuple):
@@ -94,6 +100,7 @@ def _cancel_chunk(*, job_ids: list, owner, reason: str) -> dict:
         for row in cancel:
             on_finished_commit(
                 job_id=row["id"],
+                kind=row["kind"],
                 type_name=row["type"],
                 workflow_id=row["workflow_id"],
                 callback_url=row["callback_url"],
@@ -114,12 +121,17 @@ def _cancel_chunk(*, job_ids: list, owner, reason: str) -> dict:
 
 
 def _store_revoked(rows: list[dict], reason: str) -> None:
-    """The REVOKED TaskResult of each cancelled job, named by its type with its params, and with
-    the worker and start of its attempt if it was running. Celery's backend builds the row
-    once, as it would store it; what differs per job goes in as arrays."""
+    """The REVOKED TaskResult of each cancelled job, named by its message's task, args and kwargs,
+    and with the worker and start of its attempt if it was running. Celery's backend builds the
+    row once, as it would store it; what differs per job goes in as arrays."""
     first, running = rows[0], JobStatus.RUNNING
+    messages = [
+        task_message_of(kind=row["kind"], type_name=row["type"], params=row["params"]) for row in rows
+    ]
     with results.task_result_captured() as captured:
-        request = task_request_of(job_id=first["id"], type_name=first["type"], params=first["params"])
+        request = task_request_of(
+            job_id=first["id"], kind=first["kind"], type_name=first["type"], params=first["params"]
+        )
         revoked = TaskRevokedError(reason)
         current_app.backend.store_result(str(first["id"]), revoked, states.REVOKED, request=request)
     encode = current_app.backend.encode_content
@@ -127,8 +139,9 @@ def _store_revoked(rows: list[dict], reason: str) -> None:
         captured[0],
         per_task={
             "task_id": [str(row["id"]) for row in rows],
-            "task_name": [row["type"] for row in rows],
-            "task_kwargs": [encode(params_repr(row["params"]))[2] for row in rows],
+            "task_name": [name for name, _, _ in messages],
+            "task_args": [encode(args_repr(args))[2] for _, args, _ in messages],
+            "task_kwargs": [encode(params_repr(kwargs))[2] for _, _, kwargs in messages],
             "worker": [row["worker"] for row in rows],
             "date_started": [row["started_at"] if row["status"] == running else None for row in rows],
         },
@@ -137,7 +150,7 @@ def _store_revoked(rows: list[dict], reason: str) -> None:
 
 def _cancel_rows(job_ids: list, owner, *, now, error_type: str, error_message: str) -> list[dict]:
     """Lock the jobs, cancel those that can be, and finish the attempts of the running ones, in
-    one statement; returns each job found as it was before (its status, type, params, workflow,
+    one statement; returns each job found as it was before (its status, kind, type, params, workflow,
     callback URL and start) with the worker of its running attempt."""
     params = {
         "ids": [str(job_id) for job_id in job_ids],
@@ -163,7 +176,7 @@ def _cancel_rows(job_ids: list, owner, *, now, error_type: str, error_message: s
 # the same order and cannot deadlock; MATERIALIZED, so the lock is taken once, before the updates.
 _CANCEL_SQL = f"""
     WITH locked AS MATERIALIZED (
-        SELECT id, status, attempts, type, params, workflow_id, callback_url, started_at
+        SELECT id, status, attempts, kind, type, params, workflow_id, callback_url, started_at
         FROM {Job._meta.db_table}
         WHERE id = ANY(%(ids)s::uuid[]) {{owner}}
         ORDER BY id FOR UPDATE
@@ -179,7 +192,7 @@ _CANCEL_SQL = f"""
         WHERE attempt.job_id = locked.id AND attempt.number = locked.attempts AND locked.status = %(running)s
         RETURNING attempt.job_id, attempt.worker
     )
-    SELECT locked.id, status, type, params, workflow_id, callback_url, started_at,
+    SELECT locked.id, status, kind, type, params, workflow_id, callback_url, started_at,
         NULLIF(attempt.worker, '') AS worker
     FROM locked LEFT JOIN attempt ON attempt.job_id = locked.id
 """

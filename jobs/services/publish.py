@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import events
-from jobs.models import BATCH_MAX_JOBS, Job, JobStatus
+from jobs.models import BATCH_MAX_JOBS, Job, JobKind, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +29,31 @@ def publish_on_commit(jobs: list[Job]) -> None:
     transaction.on_commit(publish_after_commit)
 
 
+# The one Celery task that runs every Django Tasks API task (jobs/tasks_api/runner.py): any
+# worker can import any task's module when it runs it, which a task per path could not promise.
+DJANGO_TASK_CELERY_NAME = "jobs.django_task"
+
+
+def task_message_of(*, kind: str, type_name: str, params: dict) -> tuple[str, tuple, dict]:
+    """The Celery task, args and kwargs a job's message carries, for Flower and TaskResult to show.
+
+    A job type's task is named after it and takes the params as kwargs. A Django task's job is
+    `jobs.django_task(path, *args, **kwargs)`, so its path and arguments show as a call would.
+    """
+    if kind == JobKind.TASK:
+        return DJANGO_TASK_CELERY_NAME, (type_name, *params["args"]), params["kwargs"]
+    return type_name, (), params
+
+
 def _publish_options(job: Job) -> dict:
-    """The message of the job's type's task (jobs/types.py). The params are its kwargs, for
-    Flower and TaskResult to show; the worker runs what the row says. Limits and rate limits are
-    the task's own attributes, so the worker applies them, and changes made from Flower too."""
+    """The message of the job's task (jobs/types.py): the worker runs what the row says. Limits
+    and rate limits are the task's own attributes, so the worker applies them, and changes made
+    from Flower too."""
+    name, args, kwargs = task_message_of(kind=job.kind, type_name=job.type, params=job.params)
     return {
-        "kwargs": job.params,
+        "name": name,
+        "args": args,
+        "kwargs": kwargs,
         "task_id": str(job.pk),
         "queue": job.queue,
         "priority": broker_priority(job.priority),
@@ -50,7 +69,7 @@ def broker_priority(priority: int) -> int:
 
 def job_publish(*, job: Job) -> None:
     """Send the job's Celery message. The task id is the job id, so a resend is the same task."""
-    current_app.send_task(job.type, **_publish_options(job))
+    current_app.send_task(**_publish_options(job))
 
 
 def job_publish_many(*, jobs: list[Job]) -> None:
@@ -68,8 +87,9 @@ def job_publish_many(*, jobs: list[Job]) -> None:
             if job.queue in declared:
                 options["declare"] = []
             declared.add(job.queue)
-            options["argsrepr"], options["kwargsrepr"] = "()", params_repr(job.params)
-            current_app.send_task(job.type, producer=producer, **options)
+            options["argsrepr"] = args_repr(options["args"])
+            options["kwargsrepr"] = params_repr(options["kwargs"])
+            current_app.send_task(producer=producer, **options)
 
 
 def job_dispatch_due(*, limit: int = 500) -> int:
@@ -104,14 +124,28 @@ KWARGS_REPR_MAX = 1024
 
 def params_repr(params: dict) -> str:
     """The params as a message's kwargsrepr: what Flower shows, and TaskResult.task_kwargs keeps."""
-    text = repr(params)
+    return _cut(repr(params))
+
+
+def args_repr(args: tuple) -> str:
+    """A message's argsrepr, as Celery writes it."""
+    return _cut(repr(args))
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= KWARGS_REPR_MAX else text[: KWARGS_REPR_MAX - 3] + "..."
 
 
-def task_request_of(*, job_id, type_name: str, params: dict) -> Context:
+def task_request_of(*, job_id, kind: str, type_name: str, params: dict) -> Context:
     """What a worker's request would say of a job, for an outcome recorded outside the job's own
-    process (a cancel, a hard time limit, a lost worker): its type names the TaskResult, and
-    its params are the task's kwargs, as in the message."""
+    process (a cancel, a hard time limit, a lost worker): the task, args and kwargs of its
+    message name the TaskResult."""
+    name, args, kwargs = task_message_of(kind=kind, type_name=type_name, params=params)
     return Context(
-        id=str(job_id), task=type_name, args=(), kwargs=params, argsrepr="()", kwargsrepr=params_repr(params)
+        id=str(job_id),
+        task=name,
+        args=args,
+        kwargs=kwargs,
+        argsrepr=args_repr(args),
+        kwargsrepr=params_repr(kwargs),
     )

@@ -18,7 +18,7 @@ from rest_framework.exceptions import ValidationError
 
 from common.redis_clients import cache_redis
 from jobs.exceptions import JobConflict, TooManyActiveJobs
-from jobs.models import TERMINAL_STATUSES, Job, JobStatus
+from jobs.models import TERMINAL_STATUSES, Job, JobKind, JobStatus
 from jobs.registry import job_type_get, unknown_job_type_message
 from jobs.services.publish import publish_on_commit
 
@@ -35,6 +35,9 @@ class JobSpec:
     # A hash of the request as it was sent (before defaults and `delay_s` were resolved), so
     # an Idempotency-Key replay of the same request matches even when "now" has moved on.
     fingerprint: str = ""
+    kind: str = JobKind.TYPE
+    # None: the queue the type routes to (routed_queue). A Django task names its own.
+    queue: str | None = None
 
 
 def job_params_validate(
@@ -161,14 +164,14 @@ def _check_active_cap(*, owner, adding: int) -> None:
 
 
 def job_from_spec(*, owner, spec: JobSpec, **fields) -> Job:
-    job_type = job_type_get(spec.type)
     is_later = spec.run_at is not None and spec.run_at > timezone.now()
     return Job(
         owner=owner,
+        kind=spec.kind,
         type=spec.type,
         params=spec.params,
         priority=spec.priority,
-        queue=routed_queue(job_type),
+        queue=spec.queue or routed_queue(job_type_get(spec.type)),
         run_at=spec.run_at if is_later else None,
         status=JobStatus.SCHEDULED if is_later else JobStatus.QUEUED,
         queued_at=None if is_later else timezone.now(),
@@ -247,11 +250,17 @@ def job_create_many(*, owner, specs: list[JobSpec]) -> list[Job]:
 def job_rerun(*, job: Job, owner=None) -> Job:
     """Submit a new job with the same type, params, priority and callback as `job`.
 
-    The params are validated again: the type may have changed, or gone, since.
+    A job type's params are validated again: the type may have changed, or gone, since. A
+    Django task's job is copied as it is, to the same queue (its worker imports the task).
     """
-    spec = job_spec_build(
-        type=job.type, params=job.params, priority=job.priority, callback_url=job.callback_url
-    )
+    if job.kind == JobKind.TASK:
+        spec = JobSpec(
+            type=job.type, params=job.params, priority=job.priority, kind=job.kind, queue=job.queue
+        )
+    else:
+        spec = job_spec_build(
+            type=job.type, params=job.params, priority=job.priority, callback_url=job.callback_url
+        )
     rerun, _ = job_create(owner=owner or job.owner, spec=spec)
     return rerun
 

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from common.backoff import full_jitter_s
 from jobs import events
-from jobs.exceptions import JobCancelled, TimeLimitExceeded, UnknownJobType
+from jobs.exceptions import JobCancelled, TimeLimitExceeded
 from jobs.models import Job, JobStatus
-from jobs.registry import JobType, job_type_get
+from jobs.registry import JobType
 from jobs.selectors import job_result_of
 from jobs.services.attempts import attempt_finish
 from jobs.services.finish import error_dict, job_finish
@@ -30,13 +30,12 @@ def job_execute(*, job: Job, task) -> object:
     On an error the type declares retryable, with attempts left, the job goes to
     `retrying` and Celery's Retry is raised (so Flower shows a retry); the dispatcher
     publishes it again when the backoff is over. Any other error fails the job and is
-    re-raised. `task` is the bound Celery task: its backend and request give the
-    TaskResult row the same shape Celery would have written.
+    re-raised. `task` is the bound Celery task (jobs/worker/task.py): it finds the job's type,
+    and its backend and request give the TaskResult row the shape Celery would have written.
     """
-    job_type = job_type_get(job.type)
+    job_type = None
     try:
-        if job_type is None:
-            raise UnknownJobType(f"No job type {job.type!r} is registered on this worker.")
+        job_type = task.job_type_for(job)
         params = _params_for_run(job, job_type)
         with heartbeats.beating(job=job):
             if job_type.transactional:

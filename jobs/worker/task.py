@@ -12,6 +12,8 @@ from celery import Task
 from celery.exceptions import Ignore
 from rest_framework.exceptions import ValidationError
 
+from jobs.exceptions import UnknownJobType
+from jobs.registry import JobType, job_type_get
 from jobs.services.submit import job_create, job_spec_build, system_user
 from jobs.worker.claim import job_claim
 from jobs.worker.run import job_execute
@@ -38,6 +40,14 @@ class JobTask(Task):
                 raise Ignore()
             with log_context(attempt=job.attempts):
                 return job_execute(job=job, task=self)
+
+    def job_type_for(self, job) -> JobType:
+        """The registered type the job's row names; UnknownJobType (which fails the job) if this
+        worker has none (removed, or a worker on old code)."""
+        job_type = job_type_get(job.type)
+        if job_type is None:
+            raise UnknownJobType(f"No job type {job.type!r} is registered on this worker.")
+        return job_type
 
     def apply_async(self, args=None, kwargs=None, task_id=None, *, owner=None, **options):
         """Celery's calling API submits a job, as POST /api/jobs/ does: `.delay(**params)`, or

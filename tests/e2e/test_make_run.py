@@ -23,8 +23,22 @@ def stack_dir():
 
 
 @pytest.fixture
-def stack_env(stack_dir):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}}
+def project_env_file():
+    """The project's .env, which make run writes: a developer's own is put back afterwards."""
+    path = ROOT / ".env"
+    saved = path.read_bytes() if path.exists() else None
+    yield path
+    if saved is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_bytes(saved)
+
+
+@pytest.fixture
+def stack_env(stack_dir, project_env_file):
+    # Without ENV_FILE (make test sets it empty), make run writes the project's .env, as for a user.
+    left_out = {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "ENV_FILE"}
+    env = {k: v for k, v in os.environ.items() if k not in left_out}
     env.update(
         STACK_VAR_DIR=str(stack_dir),
         PG_PORT=str(free_port()),
@@ -115,6 +129,7 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(stacks, stack_env, s
     # Flower shows the jobs, not the dispatcher that runs every second.
     tasks = requests.get(f"{flower}/api/tasks", auth=("admin", "admin"), timeout=5).json()
     assert {task["name"] for task in tasks.values()} == {"math.add"}
+    use_the_stack_from_a_plain_shell(web, flower, stack_env, tmp_path)
     assert "Starting..." in stack.log()  # beat
 
     interrupt(stack)
@@ -132,3 +147,66 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(stacks, stack_env, s
     assert "already exists; left unchanged" in stack.log()
     assert session.get(job["url"]).json()["result"] == 42
     interrupt(stack)
+
+
+# A Django task enqueued from `manage.py shell`, waited for there, printed as "<id> <status> <value>".
+ENQUEUE_AND_WAIT = """
+import time
+from tests.tasks import add
+result = add.enqueue(2, 3)
+deadline = time.monotonic() + 60
+while not result.is_finished and time.monotonic() < deadline:
+    time.sleep(0.1)
+    result.refresh()
+print(result.id, result.status, result.return_value)
+"""
+
+
+def use_the_stack_from_a_plain_shell(web, flower, stack_env, tmp_path):
+    """A new terminal with nothing exported: manage.py reads the .env make run wrote, and a
+    Django task it enqueues shows up in `manage.py jobs`, the admin and Flower."""
+    assert (ROOT / ".env").read_text().startswith("# Written by make run")
+    plain = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+
+    def manage(*args):
+        done = subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "manage.py", *args],
+            cwd=ROOT,
+            env=plain,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    task_id, status, value = manage("shell", "-c", ENQUEUE_AND_WAIT).split()[-3:]
+    assert (status, value) == ("SUCCESSFUL", "5")
+    listed = manage("jobs")
+    assert task_id in listed and "tests.tasks.add" in listed
+    assert "tests.tasks.add" in manage("job", task_id)
+
+    admin = requests.Session()
+    login = f"{web}/admin/login/"
+    admin.get(login, timeout=10)
+    admin.post(
+        login,
+        data={
+            "username": "admin",
+            "password": stack_env["ADMIN_PASSWORD"],
+            "csrfmiddlewaretoken": admin.cookies["csrftoken"],
+            "next": "/admin/",
+        },
+        headers={"Referer": login},
+        timeout=10,
+    )
+    page = admin.get(f"{web}/admin/jobs/job/?kind__exact=task", timeout=10)
+    assert page.status_code == 200 and task_id in page.text and "tests.tasks.add" in page.text
+
+    def in_flower():
+        tasks = requests.get(f"{flower}/api/tasks", auth=("admin", "admin"), timeout=5).json()
+        return tasks.get(task_id)
+
+    shown = wait_for(in_flower, timeout=30, what="Flower to show the Django task")
+    assert shown["name"] == "jobs.django_task"
+    assert "tests.tasks.add" in shown["args"]

@@ -4,8 +4,11 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_credentials, env_int, env_list, env_str
+from config.env import env_bool, env_credentials, env_file_load, env_int, env_list, env_str
 from tests.conftest import ROOT
+
+# A subprocess's settings read no .env (`make run` may have written one in the project folder).
+NO_ENV_FILE = {"ENV_FILE": ""}
 
 
 def test_it_reads_booleans_in_the_usual_spellings(monkeypatch):
@@ -48,6 +51,59 @@ def test_it_requires_a_variable_without_default(monkeypatch):
         env_str("SURELY_UNSET")
 
 
+def test_an_env_file_fills_only_the_variables_not_set(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# written by make run\n\nDATABASE_URL=postgres://from-file/jobs\nexport DEBUG='true'\nKEPT=file\n"
+    )
+    monkeypatch.delenv("ENV_FILE", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("DEBUG", raising=False)
+    monkeypatch.setenv("KEPT", "exported")
+    env_file_load(env_file)
+    assert env_str("DATABASE_URL") == "postgres://from-file/jobs"
+    assert env_bool("DEBUG", False) is True
+    assert env_str("KEPT") == "exported"
+
+
+def test_env_file_empty_reads_none_and_a_missing_default_file_changes_nothing(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("SURELY_FROM_FILE=1\n")
+    monkeypatch.delenv("SURELY_FROM_FILE", raising=False)
+    monkeypatch.setenv("ENV_FILE", "")
+    env_file_load(env_file)
+    monkeypatch.delenv("ENV_FILE")
+    env_file_load(tmp_path / "absent.env")
+    assert env_str("SURELY_FROM_FILE", "unset") == "unset"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("DATABASE_URL postgres://x\n", "line 1: expected NAME=value"), ("ok=1\n1BAD=2\n", "line 2")],
+)
+def test_a_malformed_env_file_fails_naming_the_line(monkeypatch, tmp_path, content, message):
+    env_file = tmp_path / ".env"
+    env_file.write_text(content)
+    monkeypatch.setenv("ENV_FILE", str(env_file))
+    with pytest.raises(ImproperlyConfigured, match=message):
+        env_file_load(tmp_path / "unused")
+    monkeypatch.setenv("ENV_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match=r"ENV_FILE=.* is not a file"):
+        env_file_load(tmp_path / "unused")
+
+
+def test_without_an_env_file_the_production_defaults_hold(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DEBUG=true\n")
+    base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    check = [sys.executable, "manage.py", "check"]
+    bare = subprocess.run(check, cwd=ROOT, env=base | NO_ENV_FILE, capture_output=True, text=True)
+    assert bare.returncode != 0
+    assert "Set the SECRET_KEY environment variable" in bare.stderr
+    with_file = subprocess.run(check, cwd=ROOT, env=base | {"ENV_FILE": str(env_file)}, capture_output=True)
+    assert with_file.returncode == 0, with_file.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -75,7 +131,11 @@ def test_it_requires_a_variable_without_default(monkeypatch):
     ],
 )
 def test_the_settings_module_fails_loudly_at_start_up_on_bad_values(env, message):
-    base = {"PATH": "/usr/bin:/bin", "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    } | NO_ENV_FILE
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=base | env, capture_output=True, text=True
     )
@@ -100,6 +160,7 @@ def test_routine_dispatcher_chatter_is_kept_out_of_the_logs_but_its_errors_are_n
 
 def test_production_settings_pass_the_deploy_check_without_warnings():
     production = {
+        **NO_ENV_FILE,
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "false",
@@ -143,6 +204,7 @@ def test_the_repository_holds_no_secrets():
 
 def test_rabbitmq_as_the_broker_gets_priority_queues_and_publisher_confirms():
     env = {
+        **NO_ENV_FILE,
         "PATH": "/usr/bin:/bin",
         "DEBUG": "true",
         "DJANGO_SETTINGS_MODULE": "config.settings",

@@ -41,7 +41,7 @@ def test_it_publishes_only_after_commit_with_the_job_id_as_task_id(
         publish.assert_not_called()
     assert len(callbacks) == 1
     publish.assert_called_once_with(
-        kwargs={"x": 1, "y": 2}, task_id=str(job.pk), queue="default", priority=4, ignore_result=True
+        args=(), kwargs={"x": 1, "y": 2}, task_id=str(job.pk), queue="default", priority=4, ignore_result=True
     )
 
 
