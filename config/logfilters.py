@@ -12,3 +12,14 @@ class QuietRoutineTasks(logging.Filter):
             return True
         message = record.getMessage()
         return not any(task in message for task in QUIET_TASKS)
+
+
+class NoEmptyTraceback(logging.Filter):
+    """Drop the exception of a record logged with logger.exception() outside an except block,
+    which would print as "NoneType: None": django-tasks logs every FAILED task that way, a
+    cancelled one included, which no exception ended."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info == (None, None, None):
+            record.exc_info = None
+        return True

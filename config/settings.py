@@ -156,17 +156,19 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "ops.logformat.JsonFormatter"},
     },
-    "filters": {"quiet_routine_tasks": {"()": "config.logfilters.QuietRoutineTasks"}},
+    "filters": {
+        "quiet_routine_tasks": {"()": "config.logfilters.QuietRoutineTasks"},
+        "no_empty_traceback": {"()": "config.logfilters.NoEmptyTraceback"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["quiet_routine_tasks"],
+            "filters": ["quiet_routine_tasks", "no_empty_traceback"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # Django's defaults give these loggers a console handler of their own (with DEBUG on) that
-    # prints bare messages; they go through ours instead, once, in LOG_FORMAT.
+    # Django gives these a console handler of its own (bare messages); ours prints them, in LOG_FORMAT.
     "loggers": {name: {"handlers": [], "propagate": True} for name in ("django", "py.warnings")},
 }
 if LOG_FORMAT == "json":
@@ -298,8 +300,7 @@ CACHES = {
 # django-celery-results' "django-db" backend, storing each state in one upsert (jobs/results.py).
 CELERY_RESULT_BACKEND = "jobs.results:UpsertDatabaseBackend"
 CELERY_RESULT_EXTENDED = True
-# Results live as long as their job: pruning jobs removes both. Celery's daily
-# backend_cleanup would otherwise delete outcomes the job API still points at.
+# Results live as long as their job (pruned with it), not until Celery's daily backend_cleanup.
 CELERY_RESULT_EXPIRES = None
 CELERY_TASK_TRACK_STARTED = True
 CELERY_ACCEPT_CONTENT = ["json"]

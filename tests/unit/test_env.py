@@ -158,6 +158,32 @@ def test_routine_dispatcher_chatter_is_kept_out_of_the_logs_but_its_errors_are_n
     assert quiet.filter(record(logging.INFO, "Task math.add[1] succeeded"))
 
 
+def test_a_record_logged_as_an_exception_outside_one_prints_no_empty_traceback():
+    import logging
+
+    from config.logfilters import NoEmptyTraceback
+
+    logger = logging.getLogger("django_tasks")
+
+    def record():
+        return logger.makeRecord(
+            "django_tasks", logging.ERROR, __file__, 1, "state=FAILED", None, (None,) * 3
+        )
+
+    assert "NoneType: None" in logging.Formatter().format(record())
+    filtered = record()
+    assert NoEmptyTraceback().filter(filtered)
+    assert logging.Formatter().format(filtered) == "state=FAILED"
+    try:
+        raise ValueError("real")
+    except ValueError:
+        import sys
+
+        real = logger.makeRecord("django_tasks", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
+    NoEmptyTraceback().filter(real)
+    assert "ValueError: real" in logging.Formatter().format(real)
+
+
 def test_production_settings_pass_the_deploy_check_without_warnings():
     production = {
         **NO_ENV_FILE,
