@@ -2,12 +2,13 @@
 the Celery task eagerly (run_on_publish). tests/e2e/test_tasks_api.py runs it on the live stack."""
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_celery_results.models import TaskResult as StoredOutcome
 from django_tasks import TaskResultStatus, default_task_backend, task_backends
@@ -223,12 +224,28 @@ def result_params(result):
     return {"args": result.args, "kwargs": result.kwargs}
 
 
+def in_a_fresh_thread(function):
+    """Call `function` in a thread with no event loop, as a worker process or a view would: once
+    the browser tests have run, Playwright's sync API keeps a loop running in the main thread,
+    where async_to_sync refuses to start."""
+
+    def call_and_close():
+        try:
+            return function()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(call_and_close).result(timeout=60)
+
+
 def test_a_coroutine_task_runs_to_its_end(run_on_publish):
-    result = tasks.add_later.enqueue(4, 5)
+    result = in_a_fresh_thread(lambda: tasks.add_later.enqueue(4, 5))  # run at once, in that thread
     result.refresh()
     assert result.return_value == 9
 
 
 def test_aenqueue_and_aget_result_work_too(run_on_publish):
-    result = async_to_sync(tasks.add.aenqueue)(3, 4)
-    assert async_to_sync(tasks.add.aget_result)(result.id).return_value == 7
+    result = in_a_fresh_thread(lambda: async_to_sync(tasks.add.aenqueue)(3, 4))
+    read = in_a_fresh_thread(lambda: async_to_sync(tasks.add.aget_result)(result.id))
+    assert read.return_value == 7
