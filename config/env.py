@@ -4,6 +4,7 @@ Every reader raises ImproperlyConfigured naming the variable and the bad value, 
 typo in a deployment fails at start-up instead of surfacing as odd behaviour later.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -114,3 +115,18 @@ def env_file_load(default: Path) -> None:
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
         os.environ.setdefault(name.strip(), value)
+
+
+def env_proxies(name: str) -> list[str]:
+    """Comma-separated IP addresses or CIDR ranges, or `*` (any); empty by default."""
+    items = env_list(name, [])
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is neither an IP address nor a CIDR range."
+            ) from None
+    return items

@@ -4,15 +4,26 @@ Defaults make `make run` work on a developer's machine; anything malformed raise
 ImproperlyConfigured at start-up (see config/env.py). The README lists every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from config.env import env_bool, env_credentials, env_file_load, env_int, env_list, env_str, env_url
+from config.beat_schedule import beat_schedule
+from config.env import (
+    env_bool,
+    env_credentials,
+    env_file_load,
+    env_int,
+    env_list,
+    env_proxies,
+    env_str,
+    env_url,
+)
+from config.logconfig import logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env_file_load(BASE_DIR / ".env")  # only what `make run` wrote, for a plain shell; none in production
@@ -34,6 +45,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTP
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxies (addresses, CIDR ranges, or *) whose X-Forwarded-For and -Proto uvicorn believes
+# (bin/web). None by default: the client's address, which throttles and lockouts count by, is
+# the connection's, and a spoofed header changes nothing.
+TRUSTED_PROXIES = env_proxies("TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,6 +65,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "django_tasks",
+    "axes",
     "jobs",
     "webhooks",
     "reports",
@@ -59,6 +75,7 @@ MIDDLEWARE = [
     # Before the host check and the HTTPS redirect: /livez and /readyz answer any probe.
     "ops.probes.ProbeMiddleware",
     "ops.requestid.RequestIdMiddleware",
+    "common.chunked.ChunkedBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -67,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it answers locked-out logins
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -121,6 +139,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Larger request bodies are refused with 413 (a batch of 1,000 jobs is far below this).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024, minimum=1024)
 
+# --- Logins: the token endpoint, the admin's and the browsable API's (README, "Security") ----
+# django-axes locks an address, and a username, out for LOGIN_COOLOFF_S after LOGIN_FAILURE_LIMIT
+# failures. Failures during a lockout do not extend it, so an attacker cannot keep a user out.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+LOGIN_COOLOFF_S = env_int("LOGIN_COOLOFF_S", 900, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_S)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "common.logins.lockout_response"  # 429 with Retry-After
+AXES_VERBOSE = False  # no banner on every start (manage.py's output included)
+AXES_SENSITIVE_PARAMETERS: list[str] = []  # failures are logged with the username and address
+AXES_DISABLE_ACCESS_LOG = True  # failures are logged and kept; successes (every token login) are not
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -149,34 +183,7 @@ LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is neither text nor json.")
 LOGGING_CONFIG = "ops.logformat.logging_configure"
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "ops.logformat.JsonFormatter"},
-    },
-    "filters": {
-        "quiet_routine_tasks": {"()": "config.logfilters.QuietRoutineTasks"},
-        "no_empty_traceback": {"()": "config.logfilters.NoEmptyTraceback"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["quiet_routine_tasks", "no_empty_traceback"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # Django gives these a console handler of its own (bare messages); ours prints them, in LOG_FORMAT.
-    "loggers": {name: {"handlers": [], "propagate": True} for name in ("django", "py.warnings")},
-}
-if LOG_FORMAT == "json":
-    # uvicorn's own loggers have handlers of their own, in its text format, and do not propagate.
-    LOGGING["loggers"] |= {
-        name: {"handlers": ["console"], "propagate": False}
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
-    }
+LOGGING = logging_settings(log_format=LOG_FORMAT, level=LOG_LEVEL)
 
 # --- Email (the email.send job type): SMTP with EMAIL_HOST set, else printed by the worker ---
 EMAIL_HOST = env_str("EMAIL_HOST", "")
@@ -209,7 +216,17 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env_str("API_THROTTLE_USER", "6000/min"),
         "anon": env_str("API_THROTTLE_ANON", "120/min"),
+        "login": env_str("API_THROTTLE_LOGIN", "20/min"),  # the token endpoint, per address and username
     },
+    # The client's address is REMOTE_ADDR, which uvicorn sets from X-Forwarded-For only for a
+    # request from TRUSTED_PROXIES: DRF itself never reads the header.
+    "NUM_PROXIES": 0,
+    # Nested at most JSON_MAX_DEPTH (100) levels: deeper is a 400, on every endpoint.
+    "DEFAULT_PARSER_CLASSES": [
+        "common.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Job service API",
@@ -259,6 +276,8 @@ ADMIN_EMAIL = env_str("ADMIN_EMAIL", "admin@localhost")
 
 FLOWER_BASIC_AUTH = env_credentials("FLOWER_BASIC_AUTH", "admin:admin")
 FLOWER_PORT = env_int("FLOWER_PORT", 5555, minimum=1, maximum=65535)
+# Every Flower page asks for FLOWER_BASIC_AUTH; this opens /healthcheck ("OK") for a probe.
+FLOWER_OPEN_HEALTHCHECK = env_bool("FLOWER_OPEN_HEALTHCHECK", False)
 WEB_PORT = env_int("WEB_PORT", 8000, minimum=1, maximum=65535)
 BIND_HOST = env_str("BIND_HOST", "127.0.0.1")
 
@@ -326,36 +345,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # django-celery-beat's DatabaseScheduler behind a Redis lock: a second beat never doubles a run.
 CELERY_BEAT_SCHEDULER = "jobs.beat:SingleBeatScheduler"
 BEAT_LOCK_TTL_S = env_int("BEAT_LOCK_TTL_S", 30, minimum=3)
-# Default periodic tasks. Beat creates each one missing from the admin's Periodic tasks, where
-# operators can change them; their edits are kept (jobs/periodic.py). Each trigger expires
-# (`expire_seconds`: django-celery-beat drops an `expires` option) before the next one is due.
-CELERY_BEAT_SCHEDULE = {
-    "dispatch-due-jobs": {"task": "jobs.dispatch_due", "schedule": 1.0, "options": {"expire_seconds": 10}},
-    "reconcile-jobs": {
-        "task": "jobs.reconcile",
-        "schedule": float(JOB_RECONCILE_INTERVAL_S),
-        "options": {"expire_seconds": JOB_RECONCILE_INTERVAL_S},
-    },
-    "reconcile-webhooks": {
-        "task": "webhooks.reconcile",
-        "schedule": float(JOB_RECONCILE_INTERVAL_S),
-        "options": {"expire_seconds": JOB_RECONCILE_INTERVAL_S},
-    },
-    # Each run reports the last complete hour or day before it. A trigger still waiting in the
-    # queue after the next boundary would report the wrong window, so it expires before that.
-    "report-hourly": {
-        "task": "reports.generate_scheduled",
-        "schedule": crontab(minute=5),
-        "kwargs": {"window": "hour"},
-        "options": {"expire_seconds": 55 * 60},
-    },
-    "report-daily": {
-        "task": "reports.generate_scheduled",
-        "schedule": crontab(minute=10, hour=0),
-        "kwargs": {"window": "day"},
-        "options": {"expire_seconds": 23 * 3600},
-    },
-}
+# Default periodic tasks (config/beat_schedule.py); edits in the admin are kept (jobs/periodic.py).
+CELERY_BEAT_SCHEDULE = beat_schedule(reconcile_interval_s=JOB_RECONCILE_INTERVAL_S)
 # --- Delivery: how a job survives crashes (the README's "Delivery guarantees" explains) ---
 # Acknowledge a message after the job ran, not before: a killed worker cannot swallow a job.
 # A pool process dying mid-job is WorkerLostError (jobs/worker/outcomes.py): the ledger queues a

@@ -62,5 +62,18 @@ class CSVRenderer(BaseRenderer):
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: formula_neutralised(value) for key, value in row.items()} for row in rows)
         return out.getvalue()
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_neutralised(value):
+    """A text cell that a spreadsheet would evaluate (a username such as `-2+3`, a job type, an
+    error's name), with a leading ' as OWASP advises, so that it shows as the text it is.
+    Numbers stay numbers: -3 is not text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

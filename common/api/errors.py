@@ -3,6 +3,7 @@ import sys
 
 import redis
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
@@ -21,8 +22,9 @@ TOO_LARGE = {"detail": "The request body is too large."}
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus 409 for state conflicts, 413 for oversized bodies, 503 for outages,
-    and a JSON 500 for anything unexpected: never an HTML page or a traceback."""
+    """DRF's handler, plus 409 for state conflicts, 413 for oversized bodies, 400 for Django's
+    own ValidationError, 503 for outages, and a JSON 500 for anything unexpected: never an HTML
+    page or a traceback."""
     if isinstance(exc, Conflict):
         return Response({"detail": str(exc)}, status=409)
     if isinstance(exc, TooManyRequests):
@@ -31,6 +33,8 @@ def exception_handler(exc, context):
         return Response(TOO_LARGE, status=413)
     if isinstance(exc, DataError):  # e.g. a value jsonb refuses: the request's fault, not an outage
         return Response({"detail": "The request holds data that cannot be stored."}, status=400)
+    if isinstance(exc, DjangoValidationError):  # a model field's to_python, reached by a query parameter
+        return Response({"detail": exc.messages}, status=400)
     if isinstance(exc, OUTAGES):
         logger.warning("outage answered with 503: %r", exc)
         return Response(UNAVAILABLE, status=503, headers={"Retry-After": str(RETRY_AFTER_S)})

@@ -4,6 +4,9 @@ import json
 import subprocess
 import sys
 
+import requests
+from requests.adapters import HTTPAdapter
+
 from tests.conftest import ROOT, Process, free_port, wait_for, wait_for_http
 
 
@@ -68,3 +71,20 @@ def start_web(env: dict, live_logs, name: str) -> tuple[Process, str]:
     base_url = f"http://127.0.0.1:{port}"
     wait_for_http(f"{base_url}/livez", status=200, timeout=60, what=f"the {name} web server", process=server)
     return server, base_url
+
+
+class _FromAddress(HTTPAdapter):
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, source_address=(self.address, 0), **kwargs)
+
+
+def session_from(address: str) -> requests.Session:
+    """A requests session whose connections come from `address` (any of 127.0.0.0/8 on loopback),
+    so a test's throttles and lockouts are its own."""
+    session = requests.Session()
+    session.mount("http://", _FromAddress(address))
+    return session

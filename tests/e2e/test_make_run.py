@@ -116,6 +116,12 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(stacks, stack_env, s
     for path in ("/metrics", "/healthcheck"):  # Flower 2.2 leaves these two open by itself
         assert requests.get(f"{flower}{path}").status_code == 401
         assert requests.get(f"{flower}{path}", auth=("admin", "admin")).status_code == 200
+    # No page of Flower's can be framed, or names its server, whether it answers 200, 401 or 404.
+    for path, auth in (("/", ("admin", "admin")), ("/", None), ("/no-such-page", ("admin", "admin"))):
+        headers = requests.get(f"{flower}{path}", auth=auth).headers
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert "Server" not in headers
     # A kubelet's probe: the pod's address as Host, no credentials.
     probe = {"Host": "10.244.1.17:8000"}
     assert requests.get(f"{web}/readyz", headers=probe, timeout=10).json() == {"status": "ok"}

@@ -147,7 +147,7 @@ def test_the_settings_module_fails_loudly_at_start_up_on_bad_values(env, message
 def test_routine_dispatcher_chatter_is_kept_out_of_the_logs_but_its_errors_are_not():
     import logging
 
-    from config.logfilters import QuietRoutineTasks
+    from config.logconfig import QuietRoutineTasks
 
     def record(level, message):
         return logging.LogRecord("celery.beat", level, __file__, 1, message, None, None)
@@ -161,7 +161,7 @@ def test_routine_dispatcher_chatter_is_kept_out_of_the_logs_but_its_errors_are_n
 def test_a_record_logged_as_an_exception_outside_one_prints_no_empty_traceback():
     import logging
 
-    from config.logfilters import NoEmptyTraceback
+    from config.logconfig import NoEmptyTraceback
 
     logger = logging.getLogger("django_tasks")
 
