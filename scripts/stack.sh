@@ -325,6 +325,10 @@ test_stack() {
   say "makemigrations --check"; python manage.py makemigrations --check --dry-run
   say "OpenAPI schema (no warnings)"; python manage.py spectacular --validate --fail-on-warn --file /dev/null
   say "pytest"; pytest "$@"
+  if [ $# = 0 ] || [ "$*" = tests/unit ]; then
+    say "django-celery-results' own tests, on this project's result store"
+    scripts/upstream-results-suite.sh
+  fi
   if [ -n "${TEST_ON_RABBITMQ:-}" ]; then
     # The tests of what the broker carries, again with RabbitMQ as the broker (README, "Tests").
     say "pytest -m broker, on RabbitMQ"

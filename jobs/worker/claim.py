@@ -2,30 +2,40 @@
 
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
+from django_celery_results.models import TaskResult
 
 from common import rows
-from jobs import events
+from jobs import events, results
 from jobs.models import Job, JobAttempt, JobStatus
 from ops.metrics import JOB_QUEUE_WAIT_SECONDS
 
 
-def job_claim(*, job_id, worker: str = "") -> Job | None:
+def job_claim(*, job_id, worker: str = "", started: TaskResult | None = None) -> Job | None:
     """Move a queued job to running, record the attempt, and return the job; None if it is
     gone or someone else has it.
 
     The conditional UPDATE is what makes a second delivery of the same message harmless.
     It is one SQL statement (update, attempt insert and read back), because this is the
-    worker's hottest path: one round trip instead of five.
+    worker's hottest path: one round trip instead of five. `started`: the job's STARTED
+    TaskResult, as Celery's backend built it (jobs/worker/task.py), stored in the same statement
+    once the claim succeeds, with the attempt's start as its date_started.
     """
     now = timezone.now()
-    params = [JobStatus.RUNNING, now, now, job_id, JobStatus.QUEUED, worker, now]
+    sql, params = (
+        _CLAIM_SQL.format(started=""),
+        [JobStatus.RUNNING, now, now, job_id, JobStatus.QUEUED, worker, now],
+    )
+    if started is not None:
+        started.date_started = now
+        store_sql, store_params = results.task_result_upsert_sql(started, only_if="claimed")
+        sql, params = _CLAIM_SQL.format(started=f", started AS ({store_sql})"), [*params, *store_params]
     try:
-        job = _claim_once(params)
+        job = _claim_once(sql, params)
     except (OperationalError, InterfaceError):
         # The claim is a task's first query. Rather than a health check (SELECT 1) before every
         # task, a connection that broke while idle (PostgreSQL restarted) gets one fresh try.
         connection.close()
-        job = _claim_once(params)
+        job = _claim_once(sql, params)
     if job is None:
         return None
     if job.queued_at is not None:
@@ -34,8 +44,8 @@ def job_claim(*, job_id, worker: str = "") -> Job | None:
     return job
 
 
-def _claim_once(params: list) -> Job | None:
-    return rows.fetch_one(Job, _CLAIM_SQL, params)
+def _claim_once(sql: str, params: list) -> Job | None:
+    return rows.fetch_one(Job, sql, params)
 
 
 _CLAIM_SQL = f"""
@@ -49,6 +59,6 @@ _CLAIM_SQL = f"""
         INSERT INTO {JobAttempt._meta.db_table}
             (job_id, number, worker, started_at, error_type, error_message)
         SELECT id, attempts, %s, %s, '', '' FROM claimed
-    )
+    ){{started}}
     SELECT * FROM claimed
 """

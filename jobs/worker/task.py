@@ -7,11 +7,13 @@ tools to show; the worker runs what the job's row says.
 """
 
 import logging
+import os
 
-from celery import Task
+from celery import Task, states
 from celery.exceptions import Ignore
 from rest_framework.exceptions import ValidationError
 
+from jobs import results
 from jobs.exceptions import UnknownJobType
 from jobs.registry import JobType, job_type_get
 from jobs.services.submit import job_create, job_spec_build, system_user
@@ -25,8 +27,8 @@ logger = logging.getLogger(__name__)
 class JobTask(Task):
     # The function takes a context before its params, which its type's serializer checks.
     typing = False
-    # The finish stores the outcome itself, in the same statement as the job's terminal status
-    # (jobs/services/finish.py); Celery storing it again would race that.
+    # The claim stores STARTED and the finish the outcome, each in the same statement as the job's
+    # row (jobs/worker/claim.py, jobs/services/finish.py); Celery storing them again would race that.
     ignore_result = True
 
     def __call__(self, *args, **kwargs):
@@ -34,12 +36,24 @@ class JobTask(Task):
             return self.run(*args, **kwargs)  # a plain call: the function as declared
         job_id = self.request.id
         with log_context(job_id=job_id, job_type=self.name):
-            job = job_claim(job_id=job_id, worker=self.request.hostname or "")
+            job = job_claim(
+                job_id=job_id, worker=self.request.hostname or "", started=self._started_result(job_id)
+            )
             if job is None:
                 logger.info("job %s is not queued (finished, running elsewhere or deleted); skipping", job_id)
                 raise Ignore()
             with log_context(attempt=job.attempts):
                 return job_execute(job=job, task=self)
+
+    def _started_result(self, job_id: str):
+        """The STARTED TaskResult that Celery's tracer stores with track_started, which it skips
+        for a task that ignores its result: the claim stores it, if the claim succeeds."""
+        if not self.track_started:
+            return None
+        meta = {"pid": os.getpid(), "hostname": self.request.hostname}
+        with results.task_result_captured() as captured:
+            self.backend.store_result(job_id, meta, states.STARTED, request=self.request)
+        return captured[0]
 
     def job_type_for(self, job) -> JobType:
         """The registered type the job's row names; UnknownJobType (which fails the job) if this

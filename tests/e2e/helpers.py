@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -88,3 +89,27 @@ def session_from(address: str) -> requests.Session:
     session = requests.Session()
     session.mount("http://", _FromAddress(address))
     return session
+
+
+def assert_stored_outcome(api, job_id, *, status: str, started: bool):
+    """The job's TaskResult row, as the admin's Task results and Flower show it: Celery's state,
+    the type as the task's name, its args and kwargs as its message showed them and, once the
+    job had started, the worker and the start of its last attempt, the row having been created
+    by its first STARTED state (created and started together, then done)."""
+    from django_celery_results.models import TaskResult
+
+    job = get_job(api, job_id)
+    row = TaskResult.objects.get(task_id=str(job_id))
+    assert (row.status, row.task_name) == (status, job["type"])
+    assert (row.task_args, row.task_kwargs) == (json.dumps("()"), json.dumps(repr(job["params"])))
+    assert row.date_done is not None and row.date_created <= row.date_done
+    if started:
+        assert row.worker.startswith("e2e@"), row.worker
+        last_attempt = job["attempt_history"][-1]
+        assert row.date_started.isoformat().replace("+00:00", "Z") == last_attempt["started_at"]
+        assert row.date_started <= row.date_done
+        first_attempt = datetime.fromisoformat(job["attempt_history"][0]["started_at"])
+        assert abs(row.date_created - first_attempt) < timedelta(seconds=1)
+    else:
+        assert (row.worker or "", row.date_started) == ("", None)
+    return row

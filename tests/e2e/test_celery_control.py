@@ -3,7 +3,14 @@
 
 from config.celery_app import app as celery_app
 from jobs.services.recover import REVOKED_REASONS
-from tests.e2e.helpers import get_job, post, submit, wait_for_status, wait_until_finished
+from tests.e2e.helpers import (
+    assert_stored_outcome,
+    get_job,
+    post,
+    submit,
+    wait_for_status,
+    wait_until_finished,
+)
 from tests.job_types import effect_count
 
 
@@ -19,6 +26,7 @@ def test_a_revoked_queued_job_ends_cancelled_without_running_and_a_later_retry_r
     assert (job["attempts"], job["started_at"]) == (0, None)
     assert job["error"] == {"type": "JobCancelled", "message": REVOKED_REASONS["revoked"]}
     assert effect_count(job_id) == 0
+    assert_stored_outcome(live_api, job_id, status="REVOKED", started=False)
 
     # The worker still remembers the id as revoked; a retry by hand runs all the same, once.
     assert post(live_api, f"/api/jobs/{job_id}/retry/").status_code == 200
@@ -40,3 +48,4 @@ def test_a_terminated_running_job_ends_cancelled_and_is_not_run_again(live_api):
     job = get_job(live_api, job_id)
     assert (job["status"], job["attempts"]) == ("cancelled", 1)
     assert job["attempt_history"][0]["error"]["message"] == REVOKED_REASONS["terminated"]
+    assert_stored_outcome(live_api, job_id, status="REVOKED", started=True)

@@ -9,7 +9,7 @@ from config.celery_app import app as celery_app
 from jobs.services.publish import job_publish
 from jobs.services.submit import job_create, job_spec_build
 from tests.conftest import wait_for
-from tests.e2e.helpers import get_job, submit, wait_until_finished
+from tests.e2e.helpers import assert_stored_outcome, get_job, submit, wait_for_status, wait_until_finished
 from tests.job_types import effect_count
 
 
@@ -68,6 +68,9 @@ def test_the_outcome_is_a_task_result_that_plain_celery_can_read(live_api):
     assert "'x': 20" in stored.task_kwargs  # the params, as Flower shows them too
     assert stored.worker.startswith("e2e@")
 
+    assert_stored_outcome(live_api, ok_id, status="SUCCESS", started=True)
+    assert_stored_outcome(live_api, failed_id, status="FAILURE", started=True)
+
     assert celery_app.AsyncResult(ok_id).get(timeout=10) == 42
     failed = celery_app.AsyncResult(failed_id)
     with pytest.raises(ZeroDivisionError):
@@ -113,3 +116,15 @@ def test_a_job_type_is_a_celery_task_whose_delay_writes_the_ledger(live_api):
     )
     stored = TaskResult.objects.get(task_id=result.id)
     assert (stored.task_name, stored.task_kwargs) == ("text.uppercase", json.dumps("{'text': 'hi'}"))
+
+
+def test_a_running_job_has_a_started_task_result_that_keeps_its_start_to_the_end(live_api):
+    job_id = submit(live_api, "test.sleep", seconds=1).json()["id"]
+    running = wait_for_status(live_api, job_id, "running")
+    started = TaskResult.objects.get(task_id=job_id)
+    assert (started.status, started.task_name) == ("STARTED", "test.sleep")
+    assert started.worker.startswith("e2e@")
+    assert started.date_started.isoformat().replace("+00:00", "Z") == running["started_at"]
+    wait_until_finished(live_api, job_id)
+    done = assert_stored_outcome(live_api, job_id, status="SUCCESS", started=True)
+    assert (done.date_started, done.date_created) == (started.date_started, started.date_created)

@@ -6,7 +6,15 @@ import pytest
 
 from jobs.models import Job
 from tests.conftest import wait_for
-from tests.e2e.helpers import get_job, post, read_events, submit, wait_for_status, wait_until_finished
+from tests.e2e.helpers import (
+    assert_stored_outcome,
+    get_job,
+    post,
+    read_events,
+    submit,
+    wait_for_status,
+    wait_until_finished,
+)
 from tests.job_types import effect_count
 
 
@@ -55,6 +63,7 @@ def test_a_cancelled_queued_job_never_starts(live_api, celery_worker):
     job = get_job(live_api, job_id)
     assert (job["status"], job["attempts"], job["started_at"]) == ("cancelled", 0, None)
     assert effect_count(job_id) == 0
+    assert_stored_outcome(live_api, job_id, status="REVOKED", started=False)
 
 
 @pytest.mark.broker
@@ -73,6 +82,8 @@ def test_a_running_job_is_stopped_by_cancel_cooperatively_or_by_termination(live
     after = submit(live_api, "math.add", x=1, y=2).json()["id"]
     assert wait_until_finished(live_api, after, timeout=15)["result"] == 3
     assert get_job(live_api, cooperative)["progress"]["current"] < 50
+    for job_id in (cooperative, blunt):
+        assert_stored_outcome(live_api, job_id, status="REVOKED", started=True)
     assert post(live_api, f"/api/jobs/{after}/cancel/").status_code == 409
 
 
@@ -85,6 +96,7 @@ def test_a_transient_error_is_retried_and_every_attempt_is_kept(live_api):
     assert first["error"] == {"type": "ConnectionError", "message": "transient failure on attempt 1"}
     assert first["finished_at"] is not None and first["worker"].startswith("e2e@")
     assert second["error"] is None
+    assert_stored_outcome(live_api, job_id, status="SUCCESS", started=True)  # the second attempt's start
 
 
 @pytest.mark.broker
@@ -114,6 +126,7 @@ def test_a_job_past_its_soft_time_limit_fails_with_time_limit_exceeded(live_api)
         "type": "TimeLimitExceeded",
         "message": "The job ran past its soft time limit of 1 s.",
     }
+    assert_stored_outcome(live_api, job["id"], status="FAILURE", started=True)
 
 
 @pytest.mark.broker
@@ -211,3 +224,4 @@ def test_a_job_whose_pool_process_is_killed_runs_again_at_once(live_api, celery_
     job = wait_until_finished(live_api, job_id, timeout=20)
     assert (job["status"], job["attempts"]) == ("succeeded", 2)
     assert job["attempt_history"][0]["error"]["type"] == "WorkerLost"
+    assert_stored_outcome(live_api, job_id, status="SUCCESS", started=True)

@@ -180,11 +180,11 @@ def test_a_claim_on_a_connection_broken_while_idle_gets_one_fresh_try(user, publ
     real = _claim_once
     calls = []
 
-    def broken_once(params):
+    def broken_once(sql, params):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real(params)
+        return real(sql, params)
 
     with (
         mock.patch("jobs.worker.claim._claim_once", side_effect=broken_once),
@@ -218,3 +218,40 @@ def test_the_result_store_keeps_date_started_from_started_to_success(user):
     stored = TaskResult.objects.get(task_id="t-started")
     assert started is not None
     assert (stored.status, stored.date_started) == ("SUCCESS", started)
+
+
+def test_the_result_store_sends_no_model_signals_and_celerys_task_signals_say_it_instead(
+    user, publish, django_capture_on_commit_callbacks
+):
+    """The decision (README, "Results and model signals"): a job's TaskResult is written in the
+    same statement as its terminal status, so TaskResult's pre_save and post_save are not sent,
+    where stock django-celery-results sends both for each state. Celery's task signals and
+    job_finished tell listeners instead, as this shows."""
+    from celery.signals import task_success
+    from django.db.models.signals import post_save, pre_save
+
+    from jobs.signals import job_finished
+
+    heard = []
+
+    def hear(name):
+        return lambda sender=None, **kwargs: heard.append(name)
+
+    receivers = {
+        pre_save: hear("pre_save"),
+        post_save: hear("post_save"),
+        task_success: hear("task_success"),
+        job_finished: hear("job_finished"),
+    }
+    for signal, receiver in receivers.items():
+        signal.connect(receiver, sender=TaskResult if signal in {pre_save, post_save} else None, weak=False)
+    try:
+        job = job_create(owner=user, spec=job_spec_build(**BODY))[0]
+        with django_capture_on_commit_callbacks(execute=True):
+            run_job(str(job.pk))
+        current_app.backend.store_result("t-signals", None, states.STARTED)
+    finally:
+        for signal, receiver in receivers.items():
+            signal.disconnect(receiver, sender=TaskResult if signal in {pre_save, post_save} else None)
+    assert TaskResult.objects.filter(task_id__in=[str(job.pk), "t-signals"]).count() == 2
+    assert sorted(heard) == ["job_finished", "task_success"]
