@@ -14,6 +14,13 @@ from django.utils import timezone
 LOCKED_OUT = "Too many failed logins from this address or for this username; try again in {seconds} s."
 
 
+def client_address(request) -> str | None:
+    """AXES_CLIENT_IP_CALLABLE: the address uvicorn gives the request, which is the forwarded
+    one only from TRUSTED_PROXIES. Set, so that axes never reads X-Forwarded-For itself, as it
+    would through django-ipware if that were ever installed."""
+    return request.META.get("REMOTE_ADDR")
+
+
 def lockout_retry_after_s(request, credentials=None) -> int:
     """Seconds until the lockout ends: the last failure that counted for the address or the
     username, plus LOGIN_COOLOFF_S (failures during a lockout do not count)."""

@@ -109,8 +109,10 @@ def env_file_load(default: Path) -> None:
         if not line or line.startswith("#"):
             continue
         name, equals, value = line.removeprefix("export ").partition("=")
-        if not equals or not name.strip().isidentifier():
+        if not name.strip().isidentifier():
             raise ImproperlyConfigured(f"{path}, line {number}: expected NAME=value, got {line!r}.")
+        if not equals:
+            continue  # a bare NAME, as Docker Compose allows: taken from the environment, if set
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]

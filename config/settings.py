@@ -141,15 +141,18 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 
 
 # --- Logins: the token endpoint, the admin's and the browsable API's (README, "Security") ----
 # django-axes locks an address, and a username, out for LOGIN_COOLOFF_S after LOGIN_FAILURE_LIMIT
-# failures. Failures during a lockout do not extend it, so an attacker cannot keep a user out.
+# failures. Failures during a lockout do not extend it: every lockout ends on time.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
 LOGIN_COOLOFF_S = env_int("LOGIN_COOLOFF_S", 900, minimum=1)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_S)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_RESET_ON_SUCCESS = True
+# Not True: axes would then delete every failure of the address too, so an attacker could
+# log in to an account of their own between guesses and never be locked out.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "common.logins.lockout_response"  # 429 with Retry-After
+AXES_CLIENT_IP_CALLABLE = "common.logins.client_address"  # REMOTE_ADDR (TRUSTED_PROXIES), always
 AXES_VERBOSE = False  # no banner on every start (manage.py's output included)
 AXES_SENSITIVE_PARAMETERS: list[str] = []  # failures are logged with the username and address
 AXES_DISABLE_ACCESS_LOG = True  # failures are logged and kept; successes (every token login) are not

@@ -63,7 +63,8 @@ class Job(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
-    kind = models.CharField(max_length=8, choices=JobKind, default=JobKind.TYPE)
+    # db_default too: code from before this column (a rolling deploy) inserts jobs without it.
+    kind = models.CharField(max_length=8, choices=JobKind, default=JobKind.TYPE, db_default=JobKind.TYPE)
     type = models.CharField(max_length=100)
     params = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=16, choices=JobStatus, default=JobStatus.QUEUED)

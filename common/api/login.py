@@ -1,5 +1,7 @@
 """The token endpoint (POST /api/auth/token/), guarded like the other logins."""
 
+import hashlib
+
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -28,7 +30,9 @@ class LoginUsernameThrottle(FixedWindow, SimpleRateThrottle):
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if not isinstance(username, str) or not username:
             return None  # the serializer refuses it
-        return self.cache_format % {"scope": "login-user", "ident": username.lower()}
+        # Hashed: a username of any length (up to the body's limit) keeps the key short.
+        digest = hashlib.sha256(username.lower().encode()).hexdigest()
+        return self.cache_format % {"scope": "login-user", "ident": digest}
 
 
 class TokenLoginView(ObtainAuthToken):

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from common.api.parsers import JSON_MAX_DEPTH, json_depth
 from common.redis_clients import cache_redis
 from jobs.exceptions import JobConflict, TooManyActiveJobs
 from jobs.models import TERMINAL_STATUSES, Job, JobKind, JobStatus
@@ -74,18 +76,26 @@ def job_params_validate(
     return validated
 
 
-def json_storable_problem(value) -> str:
+# A \u0000 escape in JSON text, not a backslash written before "u0000" (escaped as \\u0000).
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def json_storable_problem(value, *, encoder: type[json.JSONEncoder] | None = DjangoJSONEncoder) -> str:
     """Why PostgreSQL's jsonb (and strict JSON) cannot hold `value`, or "" if it can.
 
     Python's json accepts 1e999 (as infinity) and NUL characters; jsonb and JSON clients don't.
+    `encoder`: DjangoJSONEncoder (dates and decimals as text, as a JSONField stores them), or
+    None for plain JSON only.
     """
+    if json_depth(value) > JSON_MAX_DEPTH:
+        return f"It nests more than {JSON_MAX_DEPTH} levels of arrays and objects."
     try:
-        text = json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
+        text = json.dumps(value, cls=encoder, allow_nan=False)
     except ValueError:
         return "Numbers must be finite (no NaN or infinity)."
     except TypeError as error:
         return f"Not JSON: {error}"
-    if "\\u0000" in text:
+    if _NUL_ESCAPE.search(text):
         return "Text must not contain NUL characters."
     return ""
 
@@ -146,6 +156,8 @@ def _check_active_cap(*, owner, adding: int) -> None:
     is under the cap the submit is accepted without a query, and a refusal is always checked
     against an exact (bounded) count first. Without Redis, the ledger is counted.
     """
+    if owner.get_username() == SYSTEM_USERNAME:
+        return  # code's own submissions (beat, .delay(), Django tasks) are nobody's backlog
     cap = settings.JOB_MAX_ACTIVE_PER_USER
     key = f"jobs:active:{owner.pk}"
     try:

@@ -61,7 +61,8 @@ class LedgerBackend(BaseTaskBackend):
         )
         job, _ = job_create(owner=system_user(), spec=spec)
         result = task_result_of(job=job, task=task, backend=self.alias, enqueued=True)
-        transaction.on_commit(lambda: task_enqueued.send(type(self), task_result=result))
+        # Robust: a receiver that raises must not skip the publishing of jobs enqueued after it.
+        transaction.on_commit(lambda: task_enqueued.send(type(self), task_result=result), robust=True)
         return result
 
     def get_result(self, result_id: str):

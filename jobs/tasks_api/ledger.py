@@ -9,6 +9,7 @@ from django_celery_results.models import TaskResult as StoredOutcome
 
 from jobs.exceptions import UnknownJobType
 from jobs.models import Job, JobAttempt, JobKind, JobStatus
+from jobs.services.submit import json_storable_problem
 from jobs.tasks_api.compat import Task, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus
 
 # Django's four statuses. A cancelled job has FAILED, with Celery's TaskRevokedError as its error.
@@ -43,12 +44,8 @@ def arguments_problem(args, kwargs) -> str:
     named = [(f"args[{index}]", value) for index, value in enumerate(args)]
     named += [(f"kwargs[{name!r}]", value) for name, value in kwargs.items()]
     for where, value in named:
-        try:
-            text = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            return f"{where} is not JSON: {error}"
-        if "\\u0000" in text:
-            return f"{where} contains a NUL character, which PostgreSQL's jsonb cannot hold."
+        if problem := json_storable_problem(value, encoder=None):
+            return f"{where}: {problem}"
     return ""
 
 
@@ -72,7 +69,11 @@ def task_result_read(result_id: str, *, backend: str) -> TaskResult:
     job = Job.objects.filter(pk=job_id, kind=JobKind.TASK).first()
     if job is None:
         raise TaskResultDoesNotExist(result_id)
-    return task_result_of(job=job, task=task_import(job.type), backend=backend)
+    try:
+        task = task_import(job.type)
+    except UnknownJobType as error:  # a result needs its Task, which this process does not have
+        raise TaskResultDoesNotExist(f"{result_id}: {error}") from error
+    return task_result_of(job=job, task=task, backend=backend)
 
 
 def task_result_of(*, job: Job, task: Task, backend: str, enqueued: bool = False) -> TaskResult:

@@ -5,7 +5,6 @@ from functools import partial
 
 from rest_framework import serializers
 
-from jobs.exceptions import UnknownJobType
 from jobs.models import Job, JobKind
 from jobs.registry import JobType
 from jobs.tasks_api.compat import TaskContext, task_finished, task_started
@@ -61,8 +60,14 @@ def send_task_finished(sender, *, job_id, kind: str = JobKind.TYPE, **kwargs) ->
         return
     try:
         task = task_import(job.type)
-    except UnknownJobType:
-        logger.warning("job %s: task_finished not sent; its task %r does not import here", job_id, job.type)
+        backend = task.get_backend()
+        result = task_result_of(job=job, task=task, backend=backend.alias)
+        # Robust: this runs once the outcome has committed, beside the job's other listeners
+        # (webhooks, workflows); a receiver's error is logged, and changes no job's outcome.
+        answers = task_finished.send_robust(type(backend), task_result=result)
+    except Exception:
+        logger.exception("job %s: Django's task_finished could not be sent for %r", job_id, job.type)
         return
-    backend = task.get_backend()
-    task_finished.send(type(backend), task_result=task_result_of(job=job, task=task, backend=backend.alias))
+    for receiver, error in answers:
+        if isinstance(error, Exception):
+            logger.error("job %s: a task_finished receiver (%r) raised %r", job_id, receiver, error)

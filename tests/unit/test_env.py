@@ -55,6 +55,7 @@ def test_an_env_file_fills_only_the_variables_not_set(monkeypatch, tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text(
         "# written by make run\n\nDATABASE_URL=postgres://from-file/jobs\nexport DEBUG='true'\nKEPT=file\n"
+        "COMPOSE_STYLE_BARE_NAME\n"
     )
     monkeypatch.delenv("ENV_FILE", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -247,3 +248,15 @@ def test_rabbitmq_as_the_broker_gets_priority_queues_and_publisher_confirms():
     assert result.stdout.split("\n")[-2] == "False 10 {'confirm_publish': True} redis://127.0.0.1:6379/1", (
         result
     )
+
+
+@pytest.mark.django_db
+def test_the_job_kind_column_keeps_a_database_default_for_code_that_predates_it():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_default FROM information_schema.columns "
+            "WHERE table_name = 'jobs_job' AND column_name = 'kind'"
+        )
+        assert cursor.fetchone()[0].startswith("'type'")

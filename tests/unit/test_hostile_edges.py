@@ -7,6 +7,7 @@ import json
 import logging
 import random
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from axes.models import AccessAttempt
@@ -26,12 +27,16 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "the-right-password-1"
 
 
-@pytest.fixture(autouse=True)
-def no_throttle_counts():
-    """Throttles count in Redis, which outlives a test's transaction: each test starts from zero."""
+def throttle_counts_cleared():
     redis = cache_redis()
     for key in redis.scan_iter("throttle:*"):
         redis.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def no_throttle_counts():
+    """Throttles count in Redis, which outlives a test's transaction: each test starts from zero."""
+    throttle_counts_cleared()
 
 
 def nested(depth: int):
@@ -272,3 +277,22 @@ def test_a_chunked_body_the_server_cannot_hand_over_is_a_411():
     response = ChunkedBodyMiddleware(passes_through)(request)
     assert response.status_code == 411
     assert "Content-Length" in json.loads(response.content)["detail"]
+
+
+def test_logging_in_to_another_account_between_guesses_resets_nothing(victim, django_user_model):
+    django_user_model.objects.create_user("attacker", password=PASSWORD)
+    client = from_address("10.8.0.1")
+    codes = []
+    for _ in range(10):
+        assert token_login(client, "attacker", PASSWORD).status_code == 200  # their own account
+        codes.append(token_login(client, "victim", "wrong").status_code)
+        throttle_counts_cleared()  # only axes' count matters here, not the address's rate
+    assert codes == [400] * 9 + [429]
+
+
+def test_a_huge_username_makes_a_short_throttle_key(victim):
+    from common.api.login import LoginUsernameThrottle
+
+    request = mock.Mock(data={"username": "u" * 1_000_000})
+    key = LoginUsernameThrottle().get_cache_key(request, view=None)
+    assert len(key) < 100

@@ -77,3 +77,13 @@ def test_the_params_check_refuses_what_jsonb_cannot_hold():
     )
     assert json_storable_problem({"a": "x\x00y"}) == "Text must not contain NUL characters."
     assert json_storable_problem({"a": [1.5, "ok"]}) == ""
+
+
+def test_a_backslash_before_u0000_is_text_and_params_too_deep_are_refused():
+    from jobs.services.submit import json_storable_problem
+
+    assert json_storable_problem({"path": "C:\\u0000x"}) == ""
+    deep: object = 1
+    for _ in range(100):
+        deep = [deep]
+    assert json_storable_problem({"a": deep}) == "It nests more than 100 levels of arrays and objects."

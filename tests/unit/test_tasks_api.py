@@ -42,6 +42,13 @@ def heard():
         signals[name].disconnect(receiver)
 
 
+def nested_list(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def test_the_default_backend_is_the_ledgers():
     assert isinstance(task_backends["default"], LedgerBackend)
     assert task_backends["default"].queues == {"default", "long"}
@@ -165,10 +172,11 @@ def test_an_unknown_queue_is_refused_at_enqueue_naming_the_queues():
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
-        (({1, 2}, 3), {}, "args\\[0\\] is not JSON: Object of type set"),
-        ((1,), {"y": float("nan")}, "kwargs\\['y'\\] is not JSON: Out of range float"),
-        ((timezone.now(), 1), {}, "args\\[0\\] is not JSON: Object of type datetime"),
-        (("a\x00b", 1), {}, "args\\[0\\] contains a NUL character"),
+        (({1, 2}, 3), {}, "args\\[0\\]: Not JSON: Object of type set"),
+        ((1,), {"y": float("nan")}, "kwargs\\['y'\\]: Numbers must be finite"),
+        ((timezone.now(), 1), {}, "args\\[0\\]: Not JSON: Object of type datetime"),
+        (("a\x00b", 1), {}, "args\\[0\\]: Text must not contain NUL characters"),
+        ((nested_list(101), 1), {}, "args\\[0\\]: It nests more than 100 levels"),
     ],
 )
 def test_arguments_json_cannot_hold_are_refused_at_enqueue(publish, args, kwargs, message):
@@ -178,8 +186,9 @@ def test_arguments_json_cannot_hold_are_refused_at_enqueue(publish, args, kwargs
     publish.assert_not_called()
 
 
-def test_tuples_and_nested_values_are_json_and_pass():
+def test_tuples_nested_values_and_a_written_backslash_u0000_are_json_and_pass():
     assert arguments_problem(((1, 2), {"a": [None, True]}), {"k": "v"}) == ""
+    assert arguments_problem(("C:\\u0000x",), {}) == ""  # a backslash, then u0000: not a NUL
 
 
 def test_a_task_whose_module_does_not_import_fails_its_job_naming_the_path(run_on_publish, user):
@@ -196,7 +205,16 @@ def test_a_task_whose_module_does_not_import_fails_its_job_naming_the_path(run_o
 
 def test_get_result_of_an_unknown_or_malformed_id_or_a_job_type_is_does_not_exist(user, publish):
     job, _ = job_create(owner=user, spec=JobSpec(type="math.add", params={"x": 1, "y": 2}))
-    for result_id in ("not-a-uuid", "00000000-0000-0000-0000-000000000000", str(job.pk)):
+    gone = JobSpec(
+        kind=JobKind.TASK, type="tests.gone.add", params={"args": [], "kwargs": {}}, queue="default"
+    )
+    unimportable, _ = job_create(owner=user, spec=gone)
+    for result_id in (
+        "not-a-uuid",
+        "00000000-0000-0000-0000-000000000000",
+        str(job.pk),
+        str(unimportable.pk),
+    ):
         with pytest.raises(TaskResultDoesNotExist):
             default_task_backend.get_result(result_id)
 
@@ -249,3 +267,36 @@ def test_aenqueue_and_aget_result_work_too(run_on_publish):
     result = in_a_fresh_thread(lambda: async_to_sync(tasks.add.aenqueue)(3, 4))
     read = in_a_fresh_thread(lambda: async_to_sync(tasks.add.aget_result)(result.id))
     assert read.return_value == 7
+
+
+def test_the_systems_own_jobs_are_not_capped_like_a_users_backlog(publish, settings):
+    settings.JOB_MAX_ACTIVE_PER_USER = 1
+    results = [tasks.add.enqueue(n, n) for n in range(3)]
+    assert Job.objects.filter(pk__in=[result.id for result in results]).count() == 3
+
+
+def test_a_raising_task_enqueued_receiver_skips_no_publishing(publish):
+    def broken(sender, task_result, **kwargs):
+        raise RuntimeError("a listener's bug")
+
+    task_enqueued.connect(broken)
+    try:
+        with transaction.atomic():
+            first, second = tasks.add.enqueue(1, 1), tasks.add.enqueue(2, 2)
+    finally:
+        task_enqueued.disconnect(broken)
+    assert {call.kwargs["task_id"] for call in publish.call_args_list} == {first.id, second.id}
+
+
+def test_a_raising_task_finished_receiver_changes_no_outcome(run_on_publish, caplog):
+    def broken(sender, task_result, **kwargs):
+        raise RuntimeError("a listener's bug")
+
+    task_finished.connect(broken)
+    try:
+        result = tasks.add.enqueue(2, 3)
+    finally:
+        task_finished.disconnect(broken)
+    result.refresh()
+    assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, 5)
+    assert any("task_finished receiver" in record.getMessage() for record in caplog.records)
