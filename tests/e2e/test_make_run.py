@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import ROOT, Process, free_port, wait_for, wait_for_http
+from tests.conftest import ROOT, Process, free_ports, wait_for, wait_for_http
 
 
 @pytest.fixture
@@ -39,12 +39,13 @@ def stack_env(stack_dir, project_env_file):
     # Without ENV_FILE (make test sets it empty), make run writes the project's .env, as for a user.
     left_out = {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "ENV_FILE"}
     env = {k: v for k, v in os.environ.items() if k not in left_out}
+    pg_port, redis_port, web_port, flower_port = free_ports(4)
     env.update(
         STACK_VAR_DIR=str(stack_dir),
-        PG_PORT=str(free_port()),
-        REDIS_PORT=str(free_port()),
-        WEB_PORT=str(free_port()),
-        FLOWER_PORT=str(free_port()),
+        PG_PORT=str(pg_port),
+        REDIS_PORT=str(redis_port),
+        WEB_PORT=str(web_port),
+        FLOWER_PORT=str(flower_port),
         ADMIN_PASSWORD="first-password",
         WEB_CONCURRENCY="1",
     )
