@@ -7,6 +7,7 @@ import redis
 from django.conf import settings
 from rest_framework import serializers
 
+from jobs.models import Job
 from jobs.types import job_type
 
 
@@ -64,6 +65,57 @@ def sleep(ctx, *, seconds):
     ctx.progress(0, 1, "sleeping")
     time.sleep(seconds)
     return seconds
+
+
+class HeartbeatsParams(serializers.Serializer):
+    beats = serializers.IntegerField(min_value=1, max_value=5)
+    deadline_s = serializers.FloatField(min_value=0, max_value=60, default=20)
+
+
+@job_type("test.await_heartbeats", params=HeartbeatsParams)
+def await_heartbeats(ctx, *, beats, deadline_s):
+    """Run until the heartbeat thread has marked this attempt alive `beats` times; return how many it saw.
+
+    The claim writes the first heartbeat_at; every later value is one beat. The deadline
+    bounds the wait, so a heartbeat thread that never beats fails the test instead of hanging it.
+    """
+    claimed = ctx.job.heartbeat_at
+    seen = set()
+    deadline = time.monotonic() + deadline_s
+    while len(seen) < beats and time.monotonic() < deadline:
+        beat = Job.objects.values_list("heartbeat_at", flat=True).get(pk=ctx.job_id)
+        if beat != claimed:
+            seen.add(beat)
+        time.sleep(0.05)  # a poll of the row, not a guess at how long the beats take
+    return len(seen)
+
+
+def release_key(job_id) -> str:
+    return f"tests:release:{job_id}"
+
+
+def release(job_id) -> None:
+    """Let a test.hold job finish: every attempt of it, now and later."""
+    redis.Redis.from_url(settings.REDIS_URL).set(release_key(job_id), 1, ex=600)
+
+
+class HoldParams(serializers.Serializer):
+    cap_s = serializers.FloatField(min_value=0, max_value=120, default=60)
+
+
+@job_type("test.hold", params=HoldParams)
+def hold(ctx, *, cap_s):
+    """Run until the test calls release(job_id), so a test decides when it ends, not a clock.
+
+    The cap bounds a test that never releases: the job then fails rather than hanging the run.
+    """
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + cap_s
+    while not client.exists(release_key(ctx.job_id)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not released within {cap_s} s")
+        time.sleep(0.05)  # a poll of the release key; a key, not a popped item, survives a killed attempt
+    return "released"
 
 
 @job_type("test.slow", params=SleepParams, soft_time_limit=1, time_limit=5)

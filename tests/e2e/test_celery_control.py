@@ -1,6 +1,8 @@
 """Operating from Flower keeps the ledger true: its Revoke and Terminate buttons call Celery's
 `control.revoke`, as `celery control revoke` does, and the job ends cancelled."""
 
+import socket
+
 from config.celery_app import app as celery_app
 from jobs.services.recover import REVOKED_REASONS
 from tests.e2e.helpers import (
@@ -11,16 +13,20 @@ from tests.e2e.helpers import (
     wait_for_status,
     wait_until_finished,
 )
-from tests.job_types import effect_count
+from tests.job_types import effect_count, release
 
 
 def test_a_revoked_queued_job_ends_cancelled_without_running_and_a_later_retry_runs(live_api):
-    # Both worker processes busy, so the job waits in the queue when it is revoked.
-    blockers = [submit(live_api, "test.sleep", seconds=2).json()["id"] for _ in range(2)]
+    # Both worker processes held busy, so the job waits in the queue when it is revoked.
+    blockers = [submit(live_api, "test.hold").json()["id"] for _ in range(2)]
     for blocker in blockers:
         wait_for_status(live_api, blocker, "running")
     job_id = submit(live_api, "test.count").json()["id"]
-    celery_app.control.revoke(job_id)  # Flower's Revoke
+    # Flower's Revoke; the reply says the worker has noted the id before the blockers end.
+    worker = f"e2e@{socket.gethostname()}"
+    assert celery_app.control.revoke(job_id, destination=[worker], reply=True, limit=1, timeout=10)
+    for blocker in blockers:
+        release(blocker)
 
     job = wait_for_status(live_api, job_id, "cancelled", timeout=30)
     assert (job["attempts"], job["started_at"]) == (0, None)

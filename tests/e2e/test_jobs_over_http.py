@@ -10,7 +10,7 @@ from jobs.services.publish import job_publish
 from jobs.services.submit import job_create, job_spec_build
 from tests.conftest import wait_for
 from tests.e2e.helpers import assert_stored_outcome, get_job, submit, wait_for_status, wait_until_finished
-from tests.job_types import effect_count
+from tests.job_types import effect_count, release
 
 
 @pytest.mark.broker
@@ -119,10 +119,11 @@ def test_a_job_type_is_a_celery_task_whose_delay_writes_the_ledger(live_api):
 
 
 def test_a_running_job_has_a_started_task_result_that_keeps_its_start_to_the_end(live_api):
-    job_id = submit(live_api, "test.sleep", seconds=1).json()["id"]
+    job_id = submit(live_api, "test.hold").json()["id"]
     running = wait_for_status(live_api, job_id, "running")
     started = TaskResult.objects.get(task_id=job_id)
-    assert (started.status, started.task_name) == ("STARTED", "test.sleep")
+    release(job_id)
+    assert (started.status, started.task_name) == ("STARTED", "test.hold")
     assert started.worker.startswith("e2e@")
     assert started.date_started.isoformat().replace("+00:00", "Z") == running["started_at"]
     wait_until_finished(live_api, job_id)

@@ -1,10 +1,12 @@
 """The job lifecycle over HTTP with a live worker, beat, PostgreSQL and Redis."""
 
-import time
+from datetime import datetime
 
 import pytest
+from django.utils import timezone
 
 from jobs.models import Job
+from jobs.services.publish import job_dispatch_due
 from tests.conftest import wait_for
 from tests.e2e.helpers import (
     assert_stored_outcome,
@@ -15,7 +17,7 @@ from tests.e2e.helpers import (
     wait_for_status,
     wait_until_finished,
 )
-from tests.job_types import effect_count
+from tests.job_types import effect_count, release
 
 
 @pytest.mark.broker
@@ -49,14 +51,15 @@ def test_the_event_stream_of_a_finished_job_is_its_snapshot(live_api):
 
 @pytest.mark.broker
 def test_a_cancelled_queued_job_never_starts(live_api, celery_worker):
-    # Both worker processes busy, so the next job waits in the queue.
-    blockers = [submit(live_api, "test.sleep", seconds=2).json()["id"] for _ in range(2)]
+    # Both worker processes held busy, so the next job waits in the queue until they are released.
+    blockers = [submit(live_api, "test.hold").json()["id"] for _ in range(2)]
     for blocker in blockers:
         wait_for_status(live_api, blocker, "running")
     job_id = submit(live_api, "test.count").json()["id"]
     cancelled = post(live_api, f"/api/jobs/{job_id}/cancel/")
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
     for blocker in blockers:
+        release(blocker)
         wait_until_finished(live_api, blocker)
     # The worker now takes the cancelled job's message: it must skip it.
     wait_for(lambda: f"job {job_id} is not queued" in celery_worker.log(), timeout=20, what="the skip")
@@ -136,12 +139,21 @@ def test_a_scheduled_job_waits_for_its_time_and_runs_exactly_once(live_api):
     )
     job = response.json()
     assert (job["status"], job["run_at"] is not None) == ("scheduled", True)
-    time.sleep(1)
-    assert get_job(live_api, job["id"])["status"] == "scheduled"
+    run_at = datetime.fromisoformat(job["run_at"])
+
+    def waiting():
+        status = get_job(live_api, job["id"])["status"]
+        read_by = timezone.now()
+        if read_by < run_at:  # a read that ended before its time must find it waiting
+            assert status == "scheduled", "ran before its time"
+        return read_by >= run_at
+
+    wait_for(waiting, timeout=30, interval=0.2, what="the job's time")
     done = wait_until_finished(live_api, job["id"], timeout=30)
     assert done["status"] == "succeeded"
     assert done["started_at"] >= job["run_at"]
-    time.sleep(2)  # a few more dispatcher rounds must not run it again
+    # More dispatcher rounds, beside beat's, must not publish it again.
+    assert [job_dispatch_due(), job_dispatch_due()] == [0, 0]
     assert effect_count(job["id"]) == 1
     assert get_job(live_api, job["id"])["attempts"] == 1
 
@@ -215,11 +227,12 @@ def test_a_job_whose_pool_process_is_killed_runs_again_at_once(live_api, celery_
     import signal
     import subprocess
 
-    job_id = submit(live_api, "test.sleep", seconds=2).json()["id"]
+    job_id = submit(live_api, "test.hold").json()["id"]
     wait_for_status(live_api, job_id, "running")
     children = subprocess.run(["pgrep", "-P", str(celery_worker.popen.pid)], capture_output=True, text=True)
     for pid in children.stdout.split():
         os.kill(int(pid), signal.SIGKILL)
+    release(job_id)  # the second attempt may finish; the first was killed while held
     # Far sooner than the reconciler's heartbeat timeout (60 s): Celery reported the loss.
     job = wait_until_finished(live_api, job_id, timeout=20)
     assert (job["status"], job["attempts"]) == ("succeeded", 2)

@@ -112,7 +112,8 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(stacks, stack_env, s
     assert requests.get(f"{web}{asset}").status_code == 200
     assert requests.get(f"{web}/static/admin/css/base.css").status_code == 200
 
-    assert requests.get(f"{flower}/").status_code == 401
+    # make run starts everything at once; Flower may still be starting after the web server.
+    wait_for_http(f"{flower}/", status=401, timeout=60, what="make run's Flower", process=stack)
     assert requests.get(f"{flower}/api/workers").status_code == 401
     for path in ("/metrics", "/healthcheck"):  # Flower 2.2 leaves these two open by itself
         assert requests.get(f"{flower}{path}").status_code == 401
@@ -133,8 +134,29 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(stacks, stack_env, s
         what="Flower to see the worker",
     )
     assert any(name.startswith("worker@") for name in workers)
+    # Flower's task list comes from the worker's events. Once Flower has heard the worker's own
+    # event heartbeat, it hears the events of a job sent after that too.
+    wait_for(
+        lambda: any(
+            alive and name.startswith("worker@")
+            for name, alive in requests.get(f"{flower}/api/workers?status=1", auth=("admin", "admin"))
+            .json()
+            .items()
+        ),
+        timeout=60,
+        what="Flower to hear the worker's events",
+    )
+    seen = session.post(f"{web}/api/jobs/", json={"type": "math.add", "params": {"x": 1, "y": 2}}).json()
+    tasks = wait_for(
+        lambda: (
+            (t := requests.get(f"{flower}/api/tasks", auth=("admin", "admin"), timeout=5).json())
+            and seen["id"] in t
+            and t
+        ),
+        timeout=60,
+        what="Flower to list the job",
+    )
     # Flower shows the jobs, not the dispatcher that runs every second.
-    tasks = requests.get(f"{flower}/api/tasks", auth=("admin", "admin"), timeout=5).json()
     assert {task["name"] for task in tasks.values()} == {"math.add"}
     use_the_stack_from_a_plain_shell(web, flower, stack_env, tmp_path)
     assert "Starting..." in stack.log()  # beat

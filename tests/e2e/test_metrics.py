@@ -3,7 +3,7 @@ multiprocess folder, as on one machine)."""
 
 import requests
 
-from tests.conftest import LIVE_METRICS_TOKEN, metric_samples
+from tests.conftest import LIVE_METRICS_TOKEN, metric_samples, wait_for
 from tests.e2e.helpers import submit, wait_until_finished
 
 
@@ -23,7 +23,12 @@ def test_metrics_ask_for_the_token_and_count_three_finished_jobs(live_api, web_s
     for y in range(3):
         job = submit(live_api, "math.add", x=1, y=y).json()
         assert wait_until_finished(live_api, job["id"])["status"] == "succeeded"
-    found = scrape(web_server)
+    # The worker counts a job just after its final status commits, so a scrape can come between.
+    found = wait_for(
+        lambda: (samples := scrape(web_server)).get(finished, 0) >= before + 3 and samples,
+        timeout=30,
+        what="three more finished jobs counted",
+    )
 
     assert found[finished] == before + 3
     names = {name for name, _ in found}

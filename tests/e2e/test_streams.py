@@ -76,7 +76,9 @@ def test_a_quiet_stream_gets_a_heartbeat_every_interval_for_a_minute_then_its_te
     stream = run_async(follow())
     gaps = [b - a for a, b in zip([stream.snapshot_at, *stream.heartbeats], stream.heartbeats, strict=False)]
     assert len(stream.heartbeats) >= quiet_s // interval - 1
-    assert all(interval - 0.5 <= gap <= interval + 1.5 for gap in gaps), gaps
+    # Timed where the client hears them, so a busy machine shifts a beat: a missed one shows as a
+    # gap of two intervals, an extra one as a gap near zero.
+    assert all(interval / 2 <= gap <= interval * 1.5 for gap in gaps), gaps
     assert [e["event"] for e in stream.events] == ["snapshot", "status"]
     assert stream.terminal["data"]["status"] == "cancelled"
     assert not stream.error

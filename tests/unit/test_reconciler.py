@@ -124,12 +124,12 @@ def test_a_lock_is_held_by_one_caller_and_released_after(user):
 @pytest.mark.django_db(transaction=True)
 def test_a_running_job_keeps_sending_heartbeats(user, settings):
     settings.JOB_HEARTBEAT_S = 1
-    job = Job.objects.create(owner=user, type="test.sleep", params={"seconds": 2.5})
-    run_job(str(job.pk))
+    job = Job.objects.create(owner=user, type="test.await_heartbeats", params={"beats": 2, "deadline_s": 20})
+    outcome = run_job(str(job.pk))
     job.refresh_from_db()
-    assert job.status == JobStatus.SUCCEEDED
-    # Claimed at started_at; the thread beat at least twice during the 2.5 s run.
-    assert job.heartbeat_at >= job.started_at + timedelta(seconds=1.9)
+    assert (job.status, outcome.result) == (JobStatus.SUCCEEDED, 2)
+    # Each beat is at least JOB_HEARTBEAT_S after the one before it, the claim being the first.
+    assert job.heartbeat_at >= job.started_at + timedelta(seconds=2)
 
 
 @pytest.fixture

@@ -25,6 +25,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Playwright's 5 s default for each expect() is tight for a real password hash and Chromium
+# sharing two cores with the whole stack; a page that never shows the text still fails.
+expect.set_options(timeout=20_000)
 FLOWER_USER, FLOWER_PASSWORD = "admin", "secret-flower"
 STAFF_USERNAME, STAFF_PASSWORD = "operator", "operator-password"
 
