@@ -6,6 +6,7 @@ import sys
 from datetime import datetime, timedelta
 
 import requests
+from django_celery_results.models import TaskResult
 from requests.adapters import HTTPAdapter
 
 from tests.conftest import ROOT, Process, free_port, wait_for, wait_for_http
@@ -96,8 +97,6 @@ def assert_stored_outcome(api, job_id, *, status: str, started: bool):
     the type as the task's name, its args and kwargs as its message showed them and, once the
     job had started, the worker and the start of its last attempt, the row having been created
     by its first STARTED state (created and started together, then done)."""
-    from django_celery_results.models import TaskResult
-
     job = get_job(api, job_id)
     row = TaskResult.objects.get(task_id=str(job_id))
     assert (row.status, row.task_name) == (status, job["type"])

@@ -4,8 +4,10 @@ import json
 
 import pytest
 from django_celery_results.models import TaskResult
+from rest_framework.exceptions import ValidationError
 
 from config.celery_app import app as celery_app
+from jobs.models import Job
 from jobs.services.publish import job_publish
 from jobs.services.submit import job_create, job_spec_build
 from tests.conftest import wait_for
@@ -96,10 +98,6 @@ def test_a_second_delivery_of_the_same_message_does_not_run_the_job_twice(live_a
 
 
 def test_a_job_type_is_a_celery_task_whose_delay_writes_the_ledger(live_api):
-    from rest_framework.exceptions import ValidationError
-
-    from jobs.models import Job
-
     uppercase = celery_app.tasks["text.uppercase"]
     with pytest.raises(ValidationError) as refused:
         uppercase.delay(txt="hi")

@@ -3,6 +3,7 @@
 import requests
 from django.utils import timezone
 
+from config.celery_app import app
 from jobs.models import Job
 from jobs.services.recover import jobs_reconcile
 from tests.conftest import free_port, wait_for
@@ -51,8 +52,6 @@ def test_with_redis_down_a_job_is_accepted_and_runs_once_redis_is_back(live_api,
 
 
 def test_the_worker_refuses_a_pickled_message(live_api, user, celery_worker):
-    from config.celery_app import app
-
     job = Job.objects.create(owner=user, type="test.count", queued_at=timezone.now())
     # Someone with access to Redis sends a pickle: JSON is the only content the worker accepts.
     app.send_task("test.count", kwargs={}, task_id=str(job.pk), serializer="pickle")
