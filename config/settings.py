@@ -141,12 +141,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 
 
 # --- Logins: the token endpoint, the admin's and the browsable API's (README, "Security") ----
 # django-axes locks an address, and a username, out for LOGIN_COOLOFF_S after LOGIN_FAILURE_LIMIT
-# failures. Failures during a lockout do not extend it: every lockout ends on time.
+# failures. Failures during a lockout do not extend it: every lockout ends on time. A username's
+# lockout, which anyone can cause, does not reach an address the user logged in from within
+# LOGIN_KNOWN_ADDRESS_DAYS (0: none is remembered).
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
 LOGIN_COOLOFF_S = env_int("LOGIN_COOLOFF_S", 900, minimum=1)
+LOGIN_KNOWN_ADDRESS_DAYS = env_int("LOGIN_KNOWN_ADDRESS_DAYS", 30, minimum=0)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_S)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = "common.logins.lockout_parameters"  # address and username; see above
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Not True: axes would then delete every failure of the address too, so an attacker could
 # log in to an account of their own between guesses and never be locked out.
@@ -156,7 +159,7 @@ AXES_CLIENT_IP_CALLABLE = "common.logins.client_address"  # REMOTE_ADDR (TRUSTED
 AXES_VERBOSE = False  # no banner on every start (manage.py's output included)
 AXES_SENSITIVE_PARAMETERS: list[str] = []  # failures are logged with the username and address
 AXES_DISABLE_ACCESS_LOG = True  # failures are logged and kept; successes (every token login) are not
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "common.logins.AddressRememberingBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

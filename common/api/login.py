@@ -9,7 +9,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from common.api.parsers import DepthLimitedJSONParser
 from common.api.throttles import FixedWindow
-from common.logins import lockout_response
+from common.logins import client_address, lockout_response, login_address_known
 
 
 class LoginAddressThrottle(FixedWindow, SimpleRateThrottle):
@@ -22,7 +22,7 @@ class LoginAddressThrottle(FixedWindow, SimpleRateThrottle):
 
 
 class LoginUsernameThrottle(FixedWindow, SimpleRateThrottle):
-    """Login attempts per username, from any address."""
+    """Login attempts per username, from any address but those the user has logged in from."""
 
     scope = "login"
 
@@ -30,6 +30,8 @@ class LoginUsernameThrottle(FixedWindow, SimpleRateThrottle):
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if not isinstance(username, str) or not username:
             return None  # the serializer refuses it
+        if login_address_known(username=username, address=client_address(request)):
+            return None  # others' attempts at this username must not keep its owner out
         # Hashed: a username of any length (up to the body's limit) keeps the key short.
         digest = hashlib.sha256(username.lower().encode()).hexdigest()
         return self.cache_format % {"scope": "login-user", "ident": digest}

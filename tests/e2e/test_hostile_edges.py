@@ -33,28 +33,28 @@ def users(django_user_model):
 
 
 def test_guessing_a_password_on_the_token_endpoint_meets_a_429_and_spares_others(live, users):
-    attacker = session_from("127.0.0.2")
-    answers = [
-        attacker.post(
-            f"{live}/api/auth/token/", json={"username": "victim", "password": f"guess-{n}"}, timeout=10
+    def token_login(session, username, password):
+        return session.post(
+            f"{live}/api/auth/token/", json={"username": username, "password": password}, timeout=10
         )
-        for n in range(30)
-    ]
+
+    home = session_from("127.0.0.13")
+    assert token_login(home, "victim", PASSWORD).status_code == 200  # the victim's own address
+    attacker = session_from("127.0.0.2")
+    answers = [token_login(attacker, "victim", f"guess-{n}") for n in range(30)]
     codes = [answer.status_code for answer in answers]
     first = codes.index(429)
     assert first < 29 and set(codes[:first]) == {400}
     assert int(answers[first].headers["Retry-After"]) > 0
     assert answers[first].json()["detail"].startswith("Too many failed logins")
     # The right password does not get the attacker in either.
-    right = attacker.post(
-        f"{live}/api/auth/token/", json={"username": "victim", "password": PASSWORD}, timeout=10
-    )
-    assert right.status_code == 429
+    assert token_login(attacker, "victim", PASSWORD).status_code == 429
     # Another user, from another address, logs in.
-    other = session_from("127.0.0.3").post(
-        f"{live}/api/auth/token/", json={"username": "bystander", "password": PASSWORD}, timeout=10
-    )
+    other = token_login(session_from("127.0.0.3"), "bystander", PASSWORD)
     assert other.status_code == 200 and other.json()["token"]
+    # The victim's username is locked, from anywhere new, but not at the victim's own address.
+    assert token_login(session_from("127.0.0.14"), "victim", PASSWORD).status_code == 429
+    assert token_login(home, "victim", PASSWORD).status_code == 200
 
 
 @pytest.mark.parametrize(

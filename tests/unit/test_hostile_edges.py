@@ -10,6 +10,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+import redis
 from axes.models import AccessAttempt
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse
@@ -27,16 +28,18 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "the-right-password-1"
 
 
-def throttle_counts_cleared():
+def throttle_counts_cleared(pattern="throttle:*"):
     redis = cache_redis()
-    for key in redis.scan_iter("throttle:*"):
+    for key in redis.scan_iter(pattern):
         redis.delete(key)
 
 
 @pytest.fixture(autouse=True)
-def no_throttle_counts():
-    """Throttles count in Redis, which outlives a test's transaction: each test starts from zero."""
+def no_throttle_counts_or_known_addresses():
+    """Throttles and known login addresses live in Redis, which outlives a test's transaction:
+    each test starts with none."""
     throttle_counts_cleared()
+    throttle_counts_cleared("login-known:*")
 
 
 def nested(depth: int):
@@ -223,6 +226,79 @@ def test_the_admin_and_browsable_api_logins_lock_out_the_same_way(victim, path):
     assert (
         Client(REMOTE_ADDR="10.5.0.2").post(path, {"username": "other", "password": "x"}).status_code == 200
     )
+
+
+def test_a_user_still_logs_in_from_their_own_address_while_others_lock_their_username(victim):
+    home = from_address("10.10.0.1")
+    assert token_login(home, "victim", PASSWORD).status_code == 200  # remembered from now on
+    guesses = [token_login(from_address(f"10.10.1.{n}"), "victim", "wrong").status_code for n in range(10)]
+    assert guesses == [400] * 9 + [429]  # the username is locked out
+    assert token_login(from_address("10.10.2.1"), "victim", PASSWORD).status_code == 429
+    assert token_login(home, "victim", PASSWORD).status_code == 200
+    # The browsable API's login there gets in too.
+    session = Client(REMOTE_ADDR="10.10.0.1").post(
+        "/api-auth/login/", {"username": "victim", "password": PASSWORD}
+    )
+    assert session.status_code == 302
+
+
+def test_a_session_login_remembers_its_address_too(victim):
+    assert (
+        Client(REMOTE_ADDR="10.11.0.1")
+        .post("/api-auth/login/", {"username": "victim", "password": PASSWORD})
+        .status_code
+        == 302
+    )
+    for n in range(10):
+        token_login(from_address(f"10.11.1.{n}"), "victim", "wrong")
+    assert token_login(from_address("10.11.0.1"), "victim", PASSWORD).status_code == 200
+
+
+def test_a_remembered_address_is_still_locked_by_its_own_failures(victim):
+    home = from_address("10.12.0.1")
+    assert token_login(home, "victim", PASSWORD).status_code == 200
+    codes = [token_login(home, "victim", "wrong").status_code for _ in range(10)]
+    assert codes == [400] * 9 + [429]
+    locked = token_login(home, "victim", PASSWORD)
+    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
+
+
+def test_a_wrong_password_remembers_nothing(victim):
+    token_login(from_address("10.13.0.1"), "victim", "wrong")
+    for n in range(10):
+        token_login(from_address(f"10.13.1.{n}"), "victim", "wrong")
+    assert token_login(from_address("10.13.0.1"), "victim", PASSWORD).status_code == 429
+
+
+def test_no_address_is_remembered_when_told_to_remember_none(victim, settings):
+    settings.LOGIN_KNOWN_ADDRESS_DAYS = 0
+    assert token_login(from_address("10.14.0.1"), "victim", PASSWORD).status_code == 200
+    for n in range(10):
+        token_login(from_address(f"10.14.1.{n}"), "victim", "wrong")
+    assert token_login(from_address("10.14.0.1"), "victim", PASSWORD).status_code == 429
+
+
+def test_the_username_throttle_does_not_keep_a_user_out_of_their_own_address(victim, settings):
+    settings.AXES_FAILURE_LIMIT = 1000  # only the throttle is at stake here
+    home = from_address("10.15.0.1")
+    assert token_login(home, "victim", PASSWORD).status_code == 200
+    # 20 attempts a minute at the username (API_THROTTLE_LOGIN), from 20 addresses.
+    codes = [token_login(from_address(f"10.15.1.{n}"), "victim", "wrong").status_code for n in range(21)]
+    assert codes[-1] == 429
+    assert token_login(from_address("10.15.2.1"), "victim", PASSWORD).status_code == 429
+    assert token_login(home, "victim", PASSWORD).status_code == 200
+
+
+def test_when_redis_cannot_be_asked_logins_work_and_the_lockout_applies(victim, django_user_model):
+    django_user_model.objects.create_user("bystander", password=PASSWORD)
+    assert token_login(from_address("10.16.0.1"), "victim", PASSWORD).status_code == 200  # remembered
+    for n in range(10):
+        token_login(from_address(f"10.16.1.{n}"), "victim", "wrong")
+    down = mock.Mock(side_effect=redis.ConnectionError("Redis is down"))
+    with mock.patch("common.logins.cache_redis", return_value=mock.Mock(set=down, exists=down)):
+        assert token_login(from_address("10.16.0.1"), "victim", PASSWORD).status_code == 429
+        assert token_login(from_address("10.16.0.2"), "bystander", PASSWORD).status_code == 200
+    assert down.call_count >= 2
 
 
 def test_the_token_endpoint_is_throttled_per_address_even_for_good_logins(victim, settings):
