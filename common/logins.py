@@ -61,12 +61,23 @@ def login_address_known(*, username: str, address: str | None) -> bool:
         return False
 
 
+def request_from_known_address(request, username: str) -> bool:
+    """login_address_known for this request's client, asked of Redis once per request and
+    username: axes asks for the lockout parameters up to five times in one login."""
+    answers = getattr(request, "_known_login_address", None)
+    if answers is None:
+        answers = request._known_login_address = {}
+    if username not in answers:
+        answers[username] = login_address_known(username=username, address=client_address(request))
+    return answers[username]
+
+
 def lockout_parameters(request, credentials=None) -> list[str]:
     """AXES_LOCKOUT_PARAMETERS: failures count per address and per username, except that from
     an address the user has logged in from, only the address's own failures count. So a
     username that someone else locked out by guessing elsewhere still logs in at home."""
     username = get_client_username(request, credentials)
-    if username and login_address_known(username=username, address=client_address(request)):
+    if username and request_from_known_address(request, username):
         return ["ip_address"]
     return ["ip_address", "username"]
 

@@ -9,7 +9,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from common.api.parsers import DepthLimitedJSONParser
 from common.api.throttles import FixedWindow
-from common.logins import client_address, lockout_response, login_address_known
+from common.logins import lockout_response, request_from_known_address
 
 
 class LoginAddressThrottle(FixedWindow, SimpleRateThrottle):
@@ -30,7 +30,7 @@ class LoginUsernameThrottle(FixedWindow, SimpleRateThrottle):
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if not isinstance(username, str) or not username:
             return None  # the serializer refuses it
-        if login_address_known(username=username, address=client_address(request)):
+        if request_from_known_address(request, username):
             return None  # others' attempts at this username must not keep its owner out
         # Hashed: a username of any length (up to the body's limit) keeps the key short.
         digest = hashlib.sha256(username.lower().encode()).hexdigest()

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 from datetime import timedelta
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -369,6 +370,6 @@ def test_logging_in_to_another_account_between_guesses_resets_nothing(victim, dj
 def test_a_huge_username_makes_a_short_throttle_key(victim):
     from common.api.login import LoginUsernameThrottle
 
-    request = mock.Mock(data={"username": "u" * 1_000_000})
+    request = SimpleNamespace(data={"username": "u" * 1_000_000}, META={"REMOTE_ADDR": "10.17.0.1"})
     key = LoginUsernameThrottle().get_cache_key(request, view=None)
     assert len(key) < 100
